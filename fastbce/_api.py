@@ -1,0 +1,173 @@
+"""Public functions and the BCELoss criterion; names and argument order follow torch."""
+
+from ._bce import Out, Problem, check_reduction
+from ._config import resolve_num_threads
+
+_COMMON = """
+    Parameters
+    ----------
+    input : array_like
+        Probabilities in [0, 1], any shape. Its dtype decides the computation: float32 and
+        float64 stay as they are, float16 is computed in float32 and returned as float16,
+        bool and integer inputs are computed in float64.
+    target : array_like
+        Same shape as ``input`` exactly (never broadcast), values in [0, 1]; any real dtype,
+        cast to the computation dtype.
+    weight : array_like, optional
+        Rescaling weight that broadcasts to ``input``'s shape (NumPy rules) without enlarging
+        it: a scalar, per-column ``(C,)``, per-row ``(N, 1)``, full-shape, ... It is never
+        expanded to an input-sized temporary.
+    reduction : {"mean", "sum", "none"}
+        "none" returns an array of ``input``'s shape; "mean" and "sum" return a NumPy scalar
+        (``mean`` of an empty input is NaN, ``sum`` is 0). Sums accumulate in float64.
+    num_threads : int, optional
+        Threads for this call. ``None`` uses ``fastbce.set_num_threads``'s value if set, else
+        OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl limits). Small inputs always run
+        on the calling thread. The result is bit-identical for every thread count.
+"""
+
+_RAISES = """
+    Raises
+    ------
+    ValueError
+        An element of ``input`` or ``target`` outside [0, 1] or NaN (found during the same
+        pass, not by an extra one), mismatched shapes, an unknown reduction, a ragged
+        array-like, ``num_threads < 1``, an output of the wrong shape or read-only.
+    TypeError
+        Complex, string or object data; an output of the wrong dtype; a non-integer
+        ``num_threads``.
+
+    Inputs are never modified. The GIL is released while the kernel runs.
+"""
+
+_LOSS = "loss_i = -w_i * (t_i * max(log x_i, -100) + (1 - t_i) * max(log(1 - x_i), -100))"
+_GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided by N for mean"
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean", *, num_threads=None, out=None):
+    p = Problem(input, target, weight, reduction, num_threads)
+    if reduction == "none":
+        loss = Out(out, p, "out")
+        p.run(loss=loss)
+        return loss.result()
+    p.check_scalar_out(out, "out")
+    return p.reduced(p.run(want_sum=True), out)
+
+
+def binary_cross_entropy_grad(
+    input, target, weight=None, reduction="mean", *, grad_output=1.0, num_threads=None, out=None
+):
+    p = Problem(input, target, weight, reduction, num_threads)
+    g, gvec = p.grad_output(grad_output)
+    grad = Out(out, p, "out")
+    p.run(grad=grad, g=g, gvec=gvec)
+    return grad.result()
+
+
+def binary_cross_entropy_and_grad(
+    input, target, weight=None, reduction="mean", *, num_threads=None, loss_out=None, grad_out=None
+):
+    p = Problem(input, target, weight, reduction, num_threads)
+    grad = Out(grad_out, p, "grad_out")
+    if reduction == "none":
+        loss = Out(loss_out, p, "loss_out")
+        p.run(loss=loss, grad=grad)
+        return loss.result(), grad.result()
+    p.check_scalar_out(loss_out, "loss_out")
+    total = p.run(grad=grad, want_sum=True)
+    return p.reduced(total, loss_out), grad.result()
+
+
+binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities and targets.
+
+    Drop-in for ``torch.nn.functional.binary_cross_entropy`` on NumPy arrays::
+
+        {_LOSS}
+
+    then reduced.
+{_COMMON}
+    out : ndarray, optional
+        Where to write the result: input's shape for "none", 0-d for "mean"/"sum"; dtype the
+        result dtype. Returned when given.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+{_RAISES}"""
+
+binary_cross_entropy_grad.__doc__ = f"""Gradient of the binary cross entropy with respect to ``input``.
+
+    Exactly what torch autograd gives for ``loss.backward(grad_output)``::
+
+        {_GRAD}
+{_COMMON}
+    grad_output : float or array_like, default 1.0
+        Upstream gradient ``g``: a scalar, or for ``reduction="none"`` also an array of
+        ``input``'s shape.
+    out : ndarray, optional
+        Input-shaped buffer of the result dtype to write the gradient into.
+
+    Returns
+    -------
+    ndarray of ``input``'s shape
+{_RAISES}"""
+
+binary_cross_entropy_and_grad.__doc__ = f"""Loss and its gradient in one pass over the data.
+
+    Equivalent to calling ``binary_cross_entropy`` and ``binary_cross_entropy_grad`` (with
+    ``grad_output=1``) but reads the data once::
+
+        {_LOSS}
+        {_GRAD}
+{_COMMON}
+    loss_out, grad_out : ndarray, optional
+        Buffers for the loss (as ``out`` in ``binary_cross_entropy``) and the gradient.
+
+    Returns
+    -------
+    (loss, grad)
+{_RAISES}"""
+
+
+class BCELoss:
+    """Criterion object, like ``torch.nn.BCELoss``: ``BCELoss()(input, target)`` is the loss.
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight that broadcasts to the input's shape.
+    reduction : {"mean", "sum", "none"}
+    num_threads : int, optional
+        Threads for every call of this criterion (``None``: the global default).
+
+    See ``fastbce.binary_cross_entropy`` for the formula, dtype policy and errors.
+    """
+
+    def __init__(self, weight=None, reduction="mean", *, num_threads=None):
+        self.weight = weight
+        self.reduction = check_reduction(reduction)
+        if num_threads is not None:
+            resolve_num_threads(num_threads)
+        self.num_threads = num_threads
+
+    def _kwargs(self):
+        return {"weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads}
+
+    def __call__(self, input, target, *, out=None):
+        return binary_cross_entropy(input, target, out=out, **self._kwargs())
+
+    forward = __call__
+
+    def grad(self, input, target, *, grad_output=1.0, out=None):
+        """d(loss)/d(input); see ``fastbce.binary_cross_entropy_grad``."""
+        return binary_cross_entropy_grad(input, target, grad_output=grad_output, out=out, **self._kwargs())
+
+    def loss_and_grad(self, input, target, *, loss_out=None, grad_out=None):
+        """(loss, grad) in one pass; see ``fastbce.binary_cross_entropy_and_grad``."""
+        return binary_cross_entropy_and_grad(
+            input, target, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
+        )
+
+    def __repr__(self):
+        w = "None" if self.weight is None else "array"
+        return f"BCELoss(weight={w}, reduction={self.reduction!r})"
