@@ -1,0 +1,268 @@
+"""BCE on probabilities: values and gradients against torch, exact edge values, accuracy."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from helpers import assert_close, make, torch_bce
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import fastbce
+
+# ------------------------------------------------------------------ the seed document
+
+SEED_INPUT = [0.3440, 0.7944, 0.8919, 0.3551, 0.9817, 0.8871]
+SEED_TARGET = [0.1639, 0.4745, 0.1537, 0.5444, 0.6933, 0.1129]
+
+
+def test_seed_example_1_printed_loss_and_backward():
+    x = np.array(SEED_INPUT, dtype=np.float32)
+    t = np.array(SEED_TARGET, dtype=np.float32)
+    loss = fastbce.BCELoss()(x, t)
+    assert isinstance(loss, np.float32)
+    assert round(float(loss), 4) == 1.2200  # the value the seed prints
+    ref_loss, ref_grad = torch_bce(x, t)
+    assert_close(loss, ref_loss, np.float32)
+    assert_close(fastbce.BCELoss().grad(x, t), ref_grad, np.float32)
+
+
+def test_seed_example_2_criterion_on_2d():
+    # input = torch.rand(3, 5); target = torch.randn(3, 5).softmax(dim=1)
+    gen = torch.Generator().manual_seed(0)
+    xt = torch.rand(3, 5, generator=gen, requires_grad=True)
+    tt = torch.randn(3, 5, generator=gen).softmax(dim=1)
+    out = nn.BCELoss()(xt, tt)
+    out.backward()
+    crit = fastbce.BCELoss()
+    x, t = xt.detach().numpy(), tt.numpy()
+    loss, grad = crit.loss_and_grad(x, t)
+    assert_close(crit(x, t), out.item(), np.float32)
+    assert_close(loss, out.item(), np.float32)
+    assert_close(grad, xt.grad.numpy(), np.float32)
+
+
+# ------------------------------------------------------------------ the grid against torch
+
+SHAPES = {
+    "0d": (),
+    "empty": (0,),
+    "empty2d": (4, 0),
+    "1d": (7,),
+    "2d": (5, 4),
+    "4d": (2, 3, 4, 5),
+    "large": (260, 300),  # 78,000 elements: several blocks, the parallel path
+}
+
+
+def weight_for(pattern, shape, dtype):
+    rng = np.random.default_rng(7)
+    if pattern == "none":
+        return None
+    if pattern == "scalar":
+        return dtype(1.7)
+    if pattern == "column":
+        wshape = shape[-1:]
+    elif pattern == "row":
+        wshape = shape[:-1] + (1,)
+    elif pattern == "channel":  # (C, 1, 1) against (N, C, H, W)
+        wshape = shape[1:2] + (1,) * (len(shape) - 2)
+    else:
+        wshape = shape
+    return rng.uniform(0.5, 2.0, size=wshape).astype(dtype)
+
+
+def grid():
+    for sname, shape in SHAPES.items():
+        patterns = ["none", "scalar", "full"]
+        if len(shape) >= 1:
+            patterns.append("column")
+        if len(shape) >= 2:
+            patterns.append("row")
+        if len(shape) == 4:
+            patterns.append("channel")
+        for pattern in patterns:
+            yield pytest.param(shape, pattern, id=f"{sname}-{pattern}")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape,pattern", list(grid()))
+def test_against_torch(dtype, shape, pattern, reduction):
+    x = make(shape, dtype, seed=1, lo=0.01, hi=0.99)
+    t = make(shape, dtype, seed=2)
+    w = weight_for(pattern, shape, dtype)
+    ref_loss, ref_grad = torch_bce(x, t, w, reduction)
+
+    loss = fastbce.binary_cross_entropy(x, t, w, reduction)
+    grad = fastbce.binary_cross_entropy_grad(x, t, w, reduction)
+    fused_loss, fused_grad = fastbce.binary_cross_entropy_and_grad(x, t, w, reduction)
+    for value in (loss, fused_loss):
+        if reduction == "none":
+            assert isinstance(value, np.ndarray) and value.shape == shape
+        else:
+            assert isinstance(value, np.generic) and value.shape == ()
+        assert value.dtype == dtype
+        assert_close(value, ref_loss, dtype)
+    for value in (grad, fused_grad):
+        assert value.shape == shape and value.dtype == dtype
+        assert_close(value, ref_grad, dtype)
+    # one pass or three: the same numbers
+    np.testing.assert_array_equal(fused_loss, loss)
+    np.testing.assert_array_equal(fused_grad, grad)
+
+
+GRAD_OUTPUTS = [
+    (reduction, g) for reduction in ("mean", "sum", "none") for g in (2.5, -0.75)
+] + [("none", "array")]  # an array grad_output only exists for reduction="none"
+
+
+@pytest.mark.parametrize("reduction,grad_output", GRAD_OUTPUTS)
+@pytest.mark.parametrize("shape", [(), (6,), (5, 4), (260, 300)], ids=str)
+def test_grad_output_against_torch(dtype, shape, reduction, grad_output):
+    if grad_output == "array":
+        grad_output = make(shape, dtype, seed=5, lo=-2.0, hi=2.0)
+    x = make(shape, dtype, seed=3, lo=0.01, hi=0.99)
+    t = make(shape, dtype, seed=4)
+    w = weight_for("column" if shape else "scalar", shape, dtype)
+    _, ref_grad = torch_bce(x, t, w, reduction, grad_output)
+    grad = fastbce.binary_cross_entropy_grad(x, t, w, reduction, grad_output=grad_output)
+    assert_close(grad, ref_grad, dtype)
+
+
+def test_mean_of_empty_is_nan_and_sum_is_zero(dtype):
+    x = np.empty((0, 3), dtype)
+    assert np.isnan(fastbce.binary_cross_entropy(x, x))
+    assert fastbce.binary_cross_entropy(x, x, reduction="sum") == 0
+    loss, grad = fastbce.binary_cross_entropy_and_grad(x, x)
+    assert np.isnan(loss) and grad.shape == (0, 3) and grad.dtype == dtype
+
+
+# ------------------------------------------------------------------ exact values at the edges
+
+EDGE_X = [0.0, 1.0, 1e-30, 1 - 1e-7, 0.5]
+EDGE_T = [0.0, 1.0, 0.5, 0.3]
+
+
+def test_edges_against_torch(dtype):
+    x, t = (np.array(v, dtype=dtype).ravel() for v in np.meshgrid(EDGE_X, EDGE_T))
+    ref_loss, ref_grad = torch_bce(x, t, reduction="none")
+    loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="none")
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
+    assert_close(loss, ref_loss, dtype)
+    assert_close(grad, ref_grad, dtype)
+
+
+def test_exact_clamp_and_eps_values(dtype):
+    x = np.array([0.0, 1.0, 0.0, 1.0], dtype)
+    t = np.array([1.0, 0.0, 0.0, 1.0], dtype)
+    loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="none")
+    # each log is clamped at -100, so a confident wrong answer costs exactly 100
+    np.testing.assert_array_equal(loss, np.array([100.0, 100.0, 0.0, 0.0], dtype))
+    # the gradient divides by max(x(1-x), eps), eps being float32(1e-12) for every dtype
+    eps = np.float64(np.float32(1e-12))
+    np.testing.assert_array_equal(grad, np.array([-1 / eps, 1 / eps, 0.0, 0.0]).astype(dtype))
+
+
+def test_sum_of_clamped_losses_is_exact():
+    x = np.zeros(100_001)
+    t = np.ones(100_001)
+    assert fastbce.binary_cross_entropy(x, t, reduction="sum") == 100.0 * 100_001
+    assert fastbce.binary_cross_entropy(x, t) == 100.0
+
+
+# ------------------------------------------------------------------ gradients vs finite differences
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gradient_matches_fourth_order_differences(reduction):
+    shape = (6, 5)
+    x = make(shape, np.float64, seed=11, lo=0.05, hi=0.95)
+    t = make(shape, np.float64, seed=12)
+    w = make((5,), np.float64, seed=13, lo=0.5, hi=2.0)
+    h = 1e-4
+
+    def f(xx):
+        # total loss; for "none" the elementwise losses depend on their own x only
+        return np.sum(fastbce.binary_cross_entropy(xx, t, w, reduction))
+
+    numeric = np.empty(shape)
+    for idx in np.ndindex(shape):
+        vals = []
+        for k in (-2, -1, 1, 2):
+            xx = x.copy()
+            xx[idx] += k * h
+            vals.append(f(xx))
+        fm2, fm1, fp1, fp2 = vals
+        numeric[idx] = (fm2 - 8 * fm1 + 8 * fp1 - fp2) / (12 * h)
+    analytic = fastbce.binary_cross_entropy_grad(x, t, w, reduction)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-7, atol=1e-10)
+
+
+# ------------------------------------------------------------------ float32 accuracy
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_float32_at_least_as_accurate_as_torch(reduction):
+    n = 200_000
+    x = make(n, np.float32, seed=21, lo=1e-6, hi=1 - 1e-6)
+    t = make(n, np.float32, seed=22)
+    # the truth: torch's float64 evaluation on exactly the same float32 values
+    truth_loss, truth_grad = torch_bce(x.astype(np.float64), t.astype(np.float64), None, reduction)
+    torch_loss, torch_grad = torch_bce(x, t, None, reduction)
+    loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction=reduction)
+
+    def rel_err(a):
+        return np.max(np.abs(a.astype(np.float64) - truth) / np.abs(truth))
+
+    truth = truth_loss
+    assert rel_err(loss) <= rel_err(torch_loss)
+    truth = truth_grad
+    assert rel_err(grad) <= rel_err(torch_grad)
+    # and within one float32 rounding (plus the float64 evaluation) of the truth
+    assert rel_err(grad) <= 2 ** -24 * 1.01
+
+
+def test_float32_agrees_with_float64():
+    x = make((300, 301), np.float64, seed=31, lo=1e-4, hi=1 - 1e-4)
+    t = make((300, 301), np.float64, seed=32)
+    x32, t32 = x.astype(np.float32), t.astype(np.float32)
+    for reduction in ("none", "mean", "sum"):
+        l32, g32 = fastbce.binary_cross_entropy_and_grad(x32, t32, reduction=reduction)
+        l64, g64 = fastbce.binary_cross_entropy_and_grad(
+            x32.astype(np.float64), t32.astype(np.float64), reduction=reduction
+        )
+        # same inputs, different output precision: one float32 rounding apart
+        np.testing.assert_allclose(l32, l64, rtol=2 ** -24 * 1.01, atol=0)
+        np.testing.assert_allclose(g32, g64, rtol=2 ** -24 * 1.01, atol=0)
+
+
+def test_float16_is_computed_in_float32_and_returned_as_float16():
+    x = make((40,), np.float32, seed=41, lo=0.01, hi=0.99).astype(np.float16)
+    t = make((40,), np.float32, seed=42).astype(np.float16)
+    loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="none")
+    assert loss.dtype == np.float16 and grad.dtype == np.float16
+    l32, g32 = fastbce.binary_cross_entropy_and_grad(x.astype(np.float32), t.astype(np.float32), reduction="none")
+    np.testing.assert_array_equal(loss, l32.astype(np.float16))
+    np.testing.assert_array_equal(grad, g32.astype(np.float16))
+    mean = fastbce.binary_cross_entropy(x, t)
+    assert isinstance(mean, np.float16)
+    ref, _ = torch_bce(x.astype(np.float32), t.astype(np.float32))
+    np.testing.assert_allclose(np.float32(mean), ref, rtol=1e-3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6),
+        elements=st.floats(0.0, 1.0),
+    ),
+    reduction=st.sampled_from(["none", "mean", "sum"]),
+)
+def test_property_any_probabilities_match_torch(data, reduction):
+    t = np.flip(data).copy()  # a target in [0, 1] of the same shape
+    ref_loss, ref_grad = torch_bce(data, t, None, reduction)
+    loss, grad = fastbce.binary_cross_entropy_and_grad(data, t, reduction=reduction)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-300)
