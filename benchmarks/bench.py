@@ -1,0 +1,731 @@
+"""Benchmark fastbce against NumPy, PyTorch and, when installed, Numba and numexpr.
+
+Run it with fastbce installed (or built in place and on ``PYTHONPATH``)::
+
+    python benchmarks/bench.py              # full run
+    python benchmarks/bench.py --quick      # smoke run, under a minute
+    python benchmarks/bench.py --sizes 1e2,1e8 --dtypes float32 --threads 1
+
+Every configuration (dtype x N x op x threads) times all implementations interleaved, on
+the same two arrays, and reports the median per-call time. "forward" is the mean loss,
+"fwd+grad" is the mean loss and its gradient with respect to the input. The row
+"np.dot floor" is ``np.dot(x, t)``: one read of both inputs, about the least any
+implementation has to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import gc
+import importlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+# Idle OpenBLAS threads busy-wait about 0.1 s after each call; in the interleaved schedule
+# that steals a core from whatever follows the np.dot floor. Let them sleep at once unless
+# the user chose otherwise. It has to be set before NumPy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_JSON = HERE / "results" / "bench.json"
+DEFAULT_PLOT = HERE / "results" / "bench.png"
+
+DTYPES = ("float32", "float64")
+OPS = ("forward", "fwd+grad")
+DEFAULT_SIZES = "1e2,1e4,1e6,1e7"
+QUICK_SIZES = "1e2,1e4,1e5"
+DEFAULT_THREADS = "1,all"
+
+FASTBCE = "fastbce"
+FLOOR = "np.dot floor"
+IMPLS = ("fastbce", "torch", "numpy", "numba", "numexpr", "floor")
+IMPL_COLORS = {
+    FASTBCE: "tab:red",
+    "torch": "tab:orange",
+    "numpy": "tab:blue",
+    "numba": "tab:green",
+    "numexpr": "tab:purple",
+    FLOOR: "black",
+}
+
+MIN_TIME = 0.2  # seconds of calls per implementation and configuration
+QUICK_MIN_TIME = 0.02
+SAMPLES = (3, 15)  # least and most samples per implementation; the median is reported
+QUICK_SAMPLES = (3, 5)
+SEED = 0
+
+X_EPS = 1e-6  # inputs x are uniform in [X_EPS, 1 - X_EPS]
+LOG_CLAMP = -100.0  # torch clamps log(x) and log(1 - x) at -100
+GRAD_EPS = 1e-12  # torch's floor for x * (1 - x) in the gradient
+LOSS_RTOL = {"float32": 1e-3, "float64": 1e-9}  # sanity check of every loss against fastbce
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass(frozen=True)
+class Config:
+    dtype: str
+    n: int
+    op: str
+    threads: int  # thread count given to torch, numba, numexpr and BLAS
+    label: str  # "1", "all", ... as asked on the command line
+
+    @property
+    def fastbce_threads(self):
+        return None if self.label == "all" else self.threads
+
+    def describe(self):
+        return f"{self.dtype} N={fmt_n(self.n)} {self.op} threads={self.threads_text}"
+
+    @property
+    def threads_text(self):
+        return f"all ({self.threads})" if self.label == "all" else self.label
+
+
+@dataclass
+class Impl:
+    name: str
+    call: Callable[[], object]  # one timed call; returns the loss or (loss, grad)
+    prepare: Callable[[], None] = lambda: None  # untimed, before every sample
+    check: bool = True  # compare its loss with fastbce's
+
+
+@dataclass
+class Timing:
+    number: int  # calls per sample
+    samples: int  # samples to take
+    per_call: list = field(default_factory=list)  # seconds per call, one entry per sample
+
+
+@dataclass
+class Backends:
+    fastbce: object
+    torch: object = None
+    numba_kernels: tuple = None
+    numexpr: object = None
+    threadpoolctl: object = None
+    notes: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- optional imports
+
+
+def import_optional(name, notes):
+    """Import module ``name`` or return None and note why."""
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken install raising anything
+        notes.append(f"{name}: not available, skipped ({type(exc).__name__}: {exc})")
+        return None
+
+
+def compile_numba(numba):
+    """Parallel Numba kernels; compiled for each dtype by their first (untimed) call."""
+    njit, prange = numba.njit, numba.prange
+
+    @njit(parallel=True, fastmath=False)
+    def loss(x, t):
+        total = 0.0
+        for i in prange(x.size):
+            xi, ti = x[i], t[i]
+            total += ti * max(math.log(xi), LOG_CLAMP) + (1 - ti) * max(math.log1p(-xi), LOG_CLAMP)
+        return -total / x.size
+
+    @njit(parallel=True, fastmath=False)
+    def loss_and_grad(x, t):
+        n = x.size
+        grad = np.empty_like(x)
+        total = 0.0
+        for i in prange(n):
+            xi, ti = x[i], t[i]
+            total += ti * max(math.log(xi), LOG_CLAMP) + (1 - ti) * max(math.log1p(-xi), LOG_CLAMP)
+            grad[i] = (xi - ti) / max(xi * (1 - xi), GRAD_EPS) / n
+        return -total / n, grad
+
+    return loss, loss_and_grad
+
+
+def sklearn_note():
+    # Hook for scikit-learn: sklearn._loss.loss.HalfBinomialLoss is the same loss, but it
+    # takes raw predictions (logits), not probabilities. Timing it on logit(x) would measure
+    # a different computation, so it is deliberately not benchmarked.
+    state = "installed" if importlib.util.find_spec("sklearn") else "not installed"
+    return (
+        f"sklearn ({state}): skipped, HalfBinomialLoss works on logits, "
+        "not on probabilities, so it is not comparable"
+    )
+
+
+def load_backends(wanted):
+    import fastbce
+
+    b = Backends(fastbce=fastbce)
+    if "torch" in wanted:
+        b.torch = import_optional("torch", b.notes)
+    if "numba" in wanted:
+        numba = import_optional("numba", b.notes)
+        b.numba_kernels = compile_numba(numba) if numba else None
+    if "numexpr" in wanted:
+        b.numexpr = import_optional("numexpr", b.notes)
+    b.threadpoolctl = import_optional("threadpoolctl", b.notes)
+    if b.threadpoolctl is None:
+        b.notes.append("np.dot floor runs with BLAS's default thread count (no threadpoolctl)")
+    b.notes.append(sklearn_note())
+    if "numpy" in wanted:
+        b.notes.append("numpy is single-threaded: its rows run the same code at every thread count")
+    return b
+
+
+# --------------------------------------------------------------------------- implementations
+
+
+def numpy_loss(x, t):
+    log_x = np.maximum(np.log(x), LOG_CLAMP)
+    log_1mx = np.maximum(np.log1p(-x), LOG_CLAMP)
+    return -(t * log_x + (1 - t) * log_1mx).mean()
+
+
+def numpy_loss_and_grad(x, t):
+    grad = (x - t) / np.maximum(x * (1 - x), GRAD_EPS) / x.size
+    return numpy_loss(x, t), grad
+
+
+def fastbce_impl(fastbce, x, t, cfg):
+    fn = (
+        fastbce.binary_cross_entropy
+        if cfg.op == "forward"
+        else fastbce.binary_cross_entropy_and_grad
+    )
+    return Impl(FASTBCE, functools.partial(fn, x, t, num_threads=cfg.fastbce_threads))
+
+
+def numpy_impl(x, t, cfg):
+    fn = numpy_loss if cfg.op == "forward" else numpy_loss_and_grad
+    return Impl("numpy", functools.partial(fn, x, t))
+
+
+def torch_impl(torch, x, t, cfg):
+    bce = torch.nn.functional.binary_cross_entropy
+    target = torch.from_numpy(t)
+    prepare = functools.partial(torch.set_num_threads, cfg.threads)
+    if cfg.op == "forward":
+        return Impl("torch", functools.partial(bce, torch.from_numpy(x), target), prepare)
+    leaf = torch.from_numpy(x).requires_grad_()
+
+    def loss_and_grad():
+        leaf.grad = None
+        loss = bce(leaf, target)
+        loss.backward()
+        return loss, leaf.grad
+
+    return Impl("torch", loss_and_grad, prepare)
+
+
+def numba_impl(numba_kernels, x, t, cfg):
+    import numba
+
+    loss, loss_and_grad = numba_kernels
+    kernel = loss if cfg.op == "forward" else loss_and_grad
+    threads = min(cfg.threads, numba.config.NUMBA_NUM_THREADS)
+    return Impl(
+        "numba", functools.partial(kernel, x, t), functools.partial(numba.set_num_threads, threads)
+    )
+
+
+NUMEXPR_TERM = (
+    "t * where(log(x) < -100, -100, log(x)) + (1 - t) * where(log1p(-x) < -100, -100, log1p(-x))"
+)
+
+
+def numexpr_impl(numexpr, x, t, cfg):
+    if cfg.op != "forward":
+        return None  # numexpr is benchmarked on the forward loss only
+
+    def loss():
+        return -numexpr.evaluate(NUMEXPR_TERM, local_dict={"x": x, "t": t}).mean()
+
+    return Impl("numexpr", loss, functools.partial(numexpr.set_num_threads, cfg.threads))
+
+
+def floor_impl(x, t, cfg):
+    return Impl(FLOOR, functools.partial(np.dot, x, t), check=False)
+
+
+def build_impls(b, wanted, x, t, cfg):
+    makers = {
+        "fastbce": lambda: fastbce_impl(b.fastbce, x, t, cfg),
+        "torch": lambda: b.torch and torch_impl(b.torch, x, t, cfg),
+        "numpy": lambda: numpy_impl(x, t, cfg),
+        "numba": lambda: b.numba_kernels and numba_impl(b.numba_kernels, x, t, cfg),
+        "numexpr": lambda: b.numexpr and numexpr_impl(b.numexpr, x, t, cfg),
+        "floor": lambda: floor_impl(x, t, cfg),
+    }
+    impls = (makers[name]() for name in IMPLS if name in wanted)
+    return [impl for impl in impls if impl]
+
+
+def blas_limit(threadpoolctl, threads):
+    """Limit BLAS (np.dot) to ``threads``; OpenMP pools (fastbce, torch) are left alone."""
+    if threadpoolctl is None:
+        return contextlib.nullcontext()
+    return threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
+
+
+def make_inputs(dtype, n, seed):
+    rng = np.random.default_rng([seed, n, DTYPES.index(dtype)])
+    x = rng.uniform(X_EPS, 1 - X_EPS, n).astype(dtype)
+    t = rng.uniform(0.0, 1.0, n).astype(dtype)
+    return x, t
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def loss_value(result):
+    loss = result[0] if isinstance(result, tuple) else result
+    if hasattr(loss, "detach"):  # a torch tensor that requires grad
+        loss = loss.detach()
+    return float(loss)
+
+
+def time_calls(call, number):
+    """Seconds per call over ``number`` back-to-back calls, garbage collection off."""
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        return (time.perf_counter() - start) / number
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def plan(impl, min_time, bounds):
+    """Estimate one call's time (this also warms up) and size the samples from it."""
+    impl.prepare()
+    calls, start, elapsed = 0, time.perf_counter(), 0.0
+    while elapsed < min_time / 20:  # at least one call
+        impl.call()
+        calls += 1
+        elapsed = time.perf_counter() - start
+    once = elapsed / calls
+    number = max(1, math.ceil(min_time / 10 / once))
+    samples = min(max(math.ceil(min_time / (number * once)), bounds[0]), bounds[1])
+    return Timing(number, samples)
+
+
+def warm_up(impls, cfg, warn):
+    """First call of each implementation, untimed: drops any that fails, warns on a wrong loss."""
+    losses, kept = {}, []
+    for impl in impls:
+        try:
+            impl.prepare()
+            losses[impl.name] = loss_value(impl.call())
+            kept.append(impl)
+        except Exception as exc:  # noqa: BLE001 - MemoryError at huge N, a failing kernel, ...
+            warn(f"{impl.name} failed at {cfg.describe()}: {type(exc).__name__}: {exc}")
+    ref = losses.get(FASTBCE)
+    for impl in kept:
+        loss = losses[impl.name]
+        if (
+            ref is not None
+            and impl.check
+            and not math.isclose(loss, ref, rel_tol=LOSS_RTOL[cfg.dtype])
+        ):
+            warn(f"{impl.name} loss {loss!r} != fastbce {ref!r} at {cfg.describe()}")
+    return kept
+
+
+def measure(impls, min_time, bounds):
+    """Interleave the samples: each round takes one of every implementation, in rotation."""
+    timings = {impl.name: plan(impl, min_time, bounds) for impl in impls}
+    for r in range(max((tm.samples for tm in timings.values()), default=0)):
+        shift = r % len(impls)
+        for impl in impls[shift:] + impls[:shift]:
+            tm = timings[impl.name]
+            if len(tm.per_call) < tm.samples:
+                impl.prepare()
+                tm.per_call.append(time_calls(impl.call, tm.number))
+    return timings
+
+
+def make_rows(cfg, timings):
+    medians = {name: statistics.median(tm.per_call) for name, tm in timings.items()}
+    fb = medians.get(FASTBCE)
+    rows = []
+    for name, tm in timings.items():
+        med = medians[name]
+        row = {
+            "dtype": cfg.dtype,
+            "n": cfg.n,
+            "op": cfg.op,
+            "threads": cfg.label,
+            "num_threads": cfg.threads,
+            "impl": name,
+            "time_s": med,
+            "min_time_s": min(tm.per_call),
+            "samples": len(tm.per_call),
+            "calls_per_sample": tm.number,
+            "mel_per_s": cfg.n / med / 1e6,
+            "speedup": None,  # t_impl / t_fastbce: "fastbce is speedup x faster than impl"
+            "fastbce_over_floor": None,  # t_fastbce / t_floor
+        }
+        if fb is not None and name == FLOOR:
+            row["fastbce_over_floor"] = fb / med
+        elif fb is not None:
+            row["speedup"] = med / fb
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_n(n):
+    exp = round(math.log10(n)) if n > 0 else 0
+    return f"1e{exp}" if n == 10**exp else str(n)
+
+
+def fmt_time(seconds):
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def fmt_ratio(row):
+    if row["fastbce_over_floor"] is not None:
+        return f"{row['fastbce_over_floor']:.2f}x floor"
+    if row["speedup"] is not None:
+        return f"{row['speedup']:.2f}x"
+    return "-"
+
+
+def progress_line(i, total, cfg, rows, elapsed):
+    parts = [f"{r['impl']} {fmt_time(r['time_s'])}" for r in rows]
+    return f"[{i}/{total}] {cfg.describe()}: " + " | ".join(parts) + f"  ({elapsed:.1f} s)"
+
+
+def format_table(rows):
+    header = ["dtype", "N", "op", "threads", "impl", "time/call", "M el/s", "fastbce speedup"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        threads = f"all ({r['num_threads']})" if r["threads"] == "all" else r["threads"]
+        cells = [
+            r["dtype"],
+            fmt_n(r["n"]),
+            r["op"],
+            threads,
+            r["impl"],
+            fmt_time(r["time_s"]),
+            f"{r['mel_per_s']:.1f}",
+            fmt_ratio(r),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- machine
+
+
+def cpu_model():
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_info(b):
+    def version(mod):
+        return getattr(mod, "__version__", None) if mod else None
+
+    thread_env = (
+        "OMP_NUM_THREADS",
+        "OMP_WAIT_POLICY",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "OPENBLAS_THREAD_TIMEOUT",
+        "NUMBA_NUM_THREADS",
+    )
+    return {
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": version(b.torch),
+        "fastbce": b.fastbce.__version__,
+        "numba": version(sys.modules.get("numba")) if b.numba_kernels else None,
+        "numexpr": version(b.numexpr),
+        "thread_env": {k: os.environ[k] for k in thread_env if k in os.environ},
+        "fastbce_config": b.fastbce.show_config(print_out=False),
+    }
+
+
+def format_machine(info):
+    return "\n".join(f"- {key}: {value}" for key, value in info.items())
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def write_json(path, machine, settings, notes, rows):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"machine": machine, "settings": settings, "notes": notes, "results": rows}
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return path
+
+
+def plot_series(ax, rows):
+    """One line per (impl, threads): solid for every core, dashed for fewer threads."""
+    for impl, threads in dict.fromkeys((r["impl"], r["threads"]) for r in rows):
+        pts = sorted(
+            (r["n"], r["mel_per_s"]) for r in rows if r["impl"] == impl and r["threads"] == threads
+        )
+        ax.loglog(
+            [n for n, _ in pts],
+            [v for _, v in pts],
+            marker="o",
+            markersize=3,
+            linewidth=2.5 if impl == FASTBCE else 1.3,
+            linestyle="-" if threads == "all" else "--",
+            color=IMPL_COLORS.get(impl),
+            label=f"{impl}, threads={threads}",
+        )
+
+
+def write_plot(path, rows, machine):
+    """Throughput against N, one panel per dtype x op. Returns the path, None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
+    ops = list(dict.fromkeys(r["op"] for r in rows))
+    fig, axes = plt.subplots(
+        len(dtypes), len(ops), figsize=(5.5 * len(ops) + 2.5, 4.2 * len(dtypes)), squeeze=False
+    )
+    legend = {}
+    for i, dtype in enumerate(dtypes):
+        for j, op in enumerate(ops):
+            ax = axes[i][j]
+            plot_series(ax, [r for r in rows if r["dtype"] == dtype and r["op"] == op])
+            ax.set(title=f"{dtype}, {op}", xlabel="N (elements)", ylabel="M elements / s")
+            ax.grid(True, which="both", alpha=0.3)
+            handles, labels = ax.get_legend_handles_labels()
+            legend.update(zip(labels, handles))
+    fig.legend(legend.values(), legend.keys(), loc="center right", fontsize="small")
+    title = f"fastbce benchmark: {machine['cpu']}, {machine['logical_cores']} logical cores"
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def save_outputs(args, machine, settings, rows, notes, warn):
+    """Write the JSON and the plot; a failure here is reported, never raised."""
+    if args.json:
+        try:
+            print(f"wrote {write_json(args.json, machine, settings, notes, rows)}", file=sys.stderr)
+        except (OSError, TypeError, ValueError) as exc:
+            warn(f"could not write {args.json}: {exc}")
+    if args.plot:
+        try:
+            path = write_plot(args.plot, rows, machine)
+        except Exception as exc:  # noqa: BLE001 - a plot is never worth a failed run
+            warn(f"could not plot to {args.plot}: {type(exc).__name__}: {exc}")
+        else:
+            if path is None:
+                notes.append("matplotlib is not installed: no plot")
+            print(f"wrote {path}" if path else f"note: {notes[-1]}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def parse_list(text, kind):
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"empty {kind} list")
+    return items
+
+
+def parse_sizes(text):
+    sizes = []
+    for s in parse_list(text, "size"):
+        try:
+            n = int(float(s))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"bad size {s!r}") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"size must be at least 1, got {s!r}")
+        sizes.append(n)
+    return sizes
+
+
+def parse_choices(choices):
+    def parse(text):
+        items = parse_list(text, "choice")
+        bad = [s for s in items if s not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {bad}, choose from {', '.join(choices)}")
+        return items
+
+    return parse
+
+
+def parse_threads(text):
+    """'1,all' -> [(1, '1'), (cpu_count, 'all')], duplicates by count dropped."""
+    cores = os.cpu_count() or 1
+    out = {}
+    for s in parse_list(text, "threads"):
+        if s == "all":
+            count = cores
+        elif s.isdigit() and int(s) >= 1:
+            count = int(s)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"bad thread count {s!r}: use positive integers or 'all'"
+            )
+        out.setdefault(count, s)
+    return list(out.items())
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Benchmark fastbce against NumPy, PyTorch, Numba and numexpr "
+        "(the optional ones when installed) and a memory-bandwidth floor (np.dot).",
+    )
+    p.add_argument("--sizes", type=parse_sizes, help=f"comma-separated N (default {DEFAULT_SIZES})")
+    p.add_argument(
+        "--dtypes", type=parse_choices(DTYPES), default=list(DTYPES), help="default float32,float64"
+    )
+    p.add_argument(
+        "--ops", type=parse_choices(OPS), default=list(OPS), help="default forward,fwd+grad"
+    )
+    p.add_argument(
+        "--threads",
+        type=parse_threads,
+        default=parse_threads(DEFAULT_THREADS),
+        help="comma-separated thread counts, 'all' = every logical core (default 1,all)",
+    )
+    p.add_argument(
+        "--impls",
+        type=parse_choices(IMPLS),
+        default=list(IMPLS),
+        help=f"implementations to run (default {','.join(IMPLS)})",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: sizes {QUICK_SIZES}, {QUICK_MIN_TIME} s per measurement, few samples",
+    )
+    p.add_argument("--min-time", type=float, help=f"seconds per measurement (default {MIN_TIME})")
+    p.add_argument("--seed", type=int, default=SEED, help=f"seed of the inputs (default {SEED})")
+    p.add_argument(
+        "--json", default=str(DEFAULT_JSON), help="results file; '' to skip (default %(default)s)"
+    )
+    p.add_argument(
+        "--plot", default=str(DEFAULT_PLOT), help="PNG plot; '' to skip (default %(default)s)"
+    )
+    args = p.parse_args(argv)
+    args.sizes = args.sizes or parse_sizes(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    args.min_time = args.min_time or (QUICK_MIN_TIME if args.quick else MIN_TIME)
+    args.samples = QUICK_SAMPLES if args.quick else SAMPLES
+    return args
+
+
+# --------------------------------------------------------------------------- main
+
+
+def configs_for(args, dtype, n):
+    for threads, label in args.threads:
+        for op in args.ops:
+            yield Config(dtype, n, op, threads, label)
+
+
+def run(args, b, warn):
+    total = len(args.dtypes) * len(args.sizes) * len(args.ops) * len(args.threads)
+    rows, i = [], 0
+    for dtype in args.dtypes:
+        for n in args.sizes:
+            x, t = make_inputs(dtype, n, args.seed)
+            for cfg in configs_for(args, dtype, n):
+                i += 1
+                start = time.perf_counter()
+                with blas_limit(b.threadpoolctl, cfg.threads):
+                    impls = warm_up(build_impls(b, args.impls, x, t, cfg), cfg, warn)
+                    cfg_rows = make_rows(cfg, measure(impls, args.min_time, args.samples))
+                rows.extend(cfg_rows)
+                elapsed = time.perf_counter() - start
+                print(progress_line(i, total, cfg, cfg_rows, elapsed), file=sys.stderr)
+            del x, t
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        b = load_backends(args.impls)
+    except ImportError as exc:
+        sys.exit(f"fastbce is not importable ({exc}); install it or put it on PYTHONPATH")
+    machine = machine_info(b)
+    print(f"fastbce benchmark\n{format_machine(machine)}\n", file=sys.stderr)
+
+    def warn(message):
+        b.notes.append(message)
+        print(f"warning: {message}", file=sys.stderr)
+
+    rows = run(args, b, warn)
+    settings = {
+        "sizes": args.sizes,
+        "dtypes": args.dtypes,
+        "ops": args.ops,
+        "threads": [label for _, label in args.threads],
+        "impls": args.impls,
+        "min_time_s": args.min_time,
+        "samples": list(args.samples),
+        "statistic": "median of samples; each sample is the mean of back-to-back calls",
+        "seed": args.seed,
+    }
+    save_outputs(args, machine, settings, rows, b.notes, warn)
+
+    print("## Machine\n")
+    print(format_machine(machine))
+    print("\n## Results\n")
+    print(format_table(rows))
+    print(
+        "\ntime/call: median over samples, each sample averaging back-to-back calls. "
+        "fastbce speedup: t_impl / t_fastbce (>1: fastbce is faster); "
+        "on the np.dot floor row: t_fastbce / t_dot (1 = at the memory-bandwidth floor)."
+    )
+    if b.notes:
+        print("\nNotes:\n" + "\n".join(f"- {note}" for note in b.notes))
+
+
+if __name__ == "__main__":
+    main()
