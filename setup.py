@@ -67,6 +67,7 @@ extensions = [
     Extension(
         "fastbce._kernels",
         ["fastbce/_kernels.pyx"],
+        depends=["fastbce/_omp.h", "fastbce/_simd.h", "fastbce/_simd_body.h"],
         include_dirs=[np.get_include(), "fastbce"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )

@@ -1,12 +1,26 @@
 """Thread-count control and build introspection."""
 
 import operator
+import os
+import warnings
 
 import numpy as np
 
 from . import _kernels
 
 _global_num_threads = None
+
+
+def _select_isa_from_environment():
+    choice = os.environ.get("FASTBCE_ISA", "auto")
+    try:
+        _kernels.select_isa(choice)
+    except ValueError as exc:
+        warnings.warn(f"FASTBCE_ISA ignored: {exc}", RuntimeWarning, stacklevel=3)
+        _kernels.select_isa("auto")
+
+
+_select_isa_from_environment()
 
 
 def _check_num_threads(n):
@@ -61,7 +75,8 @@ def show_config(print_out=True):
         "num_threads_setting": _global_num_threads,
         "block_size": _kernels.BLOCK_SIZE,
         "parallel_threshold": _kernels.PARALLEL_THRESHOLD,
-        "kernels": _kernels.KERNELS,
+        "kernels": _kernels.isa(),
+        "kernels_available": _kernels.available_isas(),
     }
     if print_out:
         width = max(map(len, info))

@@ -1,4 +1,5 @@
-"""Compiled core of fastbce: scalar math (layer 1) and the blocked, parallel loops (layer 2).
+"""Compiled core of fastbce: the blocked, parallel loops (layer 2) over the vector kernels
+of ``_simd.h`` (layer 1: the scalar math, written once, compiled per instruction set).
 
 Everything here works on flat, C-contiguous float32/float64 buffers that the Python layer
 (``fastbce/_bce.py``) has already coerced and checked. Nothing in this file allocates
@@ -6,12 +7,28 @@ input-sized memory.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport log, log1p
 from libc.stdlib cimport free, malloc
 
 cdef extern from "_omp.h" nogil:
     int FASTBCE_HAVE_OPENMP
     int omp_get_max_threads()
+
+cdef extern from "_simd.h" nogil:
+    ctypedef struct fb_seg:
+        Py_ssize_t n
+        const void* x
+        const void* t
+        const void* w
+        Py_ssize_t wstep
+        void* loss
+        void* grad
+        const void* gvec
+        double gscale
+        int want_sum
+    double fb_seg_f32(const fb_seg* s, int* flags)
+    double fb_seg_f64(const fb_seg* s, int* flags)
+    int fb_select_isa(const char* name)
+    const char* fb_isa_name()
 
 ctypedef fused real:
     float
@@ -31,39 +48,29 @@ cdef enum:
 BLOCK_SIZE = BLOCK
 PARALLEL_THRESHOLD = PARALLEL_MIN
 HAVE_OPENMP = bool(FASTBCE_HAVE_OPENMP)
-KERNELS = "scalar (libm log/log1p, float64 arithmetic)"
-
-# Torch clamps each log term at -100 (aten/src/ATen/native/Loss.cpp), so the loss of one
-# element is at most 100 * weight even at x = 0 or x = 1.
-cdef double LOG_CLAMP = -100.0
-# Torch's gradient divides by max(x * (1 - x), EPSILON) with EPSILON = 1e-12 stored as a
-# float32, i.e. 9.999999960041972e-13, for every dtype. Matched exactly.
-cdef double GRAD_EPS = <double>(<float>1e-12)
 
 
-# ---------------------------------------------------------------- layer 1: scalar math
+def select_isa(name="auto"):
+    """Choose the vector kernels: "avx2" (AVX2 + FMA), "baseline" (any x86-64) or "auto".
 
-cdef inline double _clamped(double v) noexcept nogil:
-    # max(v, -100) with std::max's NaN behaviour: a NaN stays NaN
-    return LOG_CLAMP if v < LOG_CLAMP else v
-
-
-cdef inline double bce_loss1(double x, double t) noexcept nogil:
-    """-(t * log(x) + (1 - t) * log(1 - x)), each log clamped at -100; torch's order."""
-    return (t - 1.0) * _clamped(log1p(-x)) - t * _clamped(log(x))
-
-
-cdef inline double bce_grad1(double g, double x, double t) noexcept nogil:
-    """d loss1 / dx times g: g * (x - t) / max(x * (1 - x), eps); torch's order."""
-    cdef double d = (1.0 - x) * x
-    if d < GRAD_EPS:
-        d = GRAD_EPS
-    return g * (x - t) / d
+    Import time picks "auto", or the ``FASTBCE_ISA`` environment variable's choice. Raises
+    ValueError when this CPU or build cannot run the set asked for.
+    """
+    if fb_select_isa(name.encode()) != 0:
+        raise ValueError(f"instruction set {name!r} is not available here (have: {available_isas()})")
+    return isa()
 
 
-cdef inline int in_unit(double v) noexcept nogil:
-    # 1 for 0 <= v <= 1; 0 otherwise, NaN included
-    return (v >= 0.0) & (v <= 1.0)
+def isa():
+    """Name of the vector kernels in use."""
+    return fb_isa_name().decode()
+
+
+def available_isas():
+    current = isa()
+    names = [n for n in ("baseline", "avx2") if fb_select_isa(n.encode()) == 0]
+    fb_select_isa(current.encode())
+    return names
 
 
 # ---------------------------------------------------------------- weight layout
@@ -92,44 +99,41 @@ cdef inline Py_ssize_t _row_start(const Layout* lay, Py_ssize_t row) noexcept no
 
 cdef double _block(
     const real* x, const real* t, const real* w, const Layout* lay,
-    real* loss_out, real* grad_out, const real* gvec, double g, double gdiv,
+    real* loss_out, real* grad_out, const real* gvec, double g,
     bint want_sum, Py_ssize_t lo, Py_ssize_t hi, int* flags,
 ) noexcept nogil:
-    """One block [lo, hi): loss sum (returned), element losses, gradients, range flags."""
+    """One block [lo, hi): loss sum (returned), element losses, gradients, range flags.
+
+    The block is cut where the weight's rows end; each piece goes to the vector kernel.
+    """
     cdef double s = 0.0
-    cdef double xi, ti, wi = 1.0, li, gi
-    cdef int ok_x = 1, ok_t = 1
-    cdef Py_ssize_t i = lo, j, seg, row, wofs = 0
-    cdef bint want_loss = want_sum or loss_out != NULL
+    cdef Py_ssize_t i = lo, seg_end, row, wofs
+    cdef fb_seg seg
+    seg.w = NULL
+    seg.wstep = 0
+    seg.gscale = g
+    seg.want_sum = want_sum
+    flags[0] = 0
     while i < hi:
-        seg = hi
+        seg_end = hi
         if w != NULL:
-            # a segment is the part of one weight row inside this block
+            # the part of one weight row inside this block
             row = i // lay.row_len
-            seg = min(hi, (row + 1) * lay.row_len)
-            wofs = _row_start(lay, row) - row * lay.row_len * lay.row_step
-        for j in range(i, seg):
-            xi = x[j]
-            ti = t[j]
-            ok_x &= in_unit(xi)
-            ok_t &= in_unit(ti)
-            if w != NULL:
-                wi = w[wofs + j * lay.row_step]
-            if want_loss:
-                li = bce_loss1(xi, ti)
-                if w != NULL:
-                    li = li * wi
-                if loss_out != NULL:
-                    loss_out[j] = <real>li
-                else:
-                    s += li
-            if grad_out != NULL:
-                gi = bce_grad1(<double>gvec[j] if gvec != NULL else g, xi, ti)
-                if w != NULL:
-                    gi = gi * wi
-                grad_out[j] = <real>(gi / gdiv)
-        i = seg
-    flags[0] = (1 - ok_x) | ((1 - ok_t) << 1)
+            seg_end = min(hi, (row + 1) * lay.row_len)
+            wofs = _row_start(lay, row) + (i - row * lay.row_len) * lay.row_step
+            seg.w = w + wofs
+            seg.wstep = lay.row_step
+        seg.n = seg_end - i
+        seg.x = x + i
+        seg.t = t + i
+        seg.loss = loss_out + i if loss_out != NULL else NULL
+        seg.grad = grad_out + i if grad_out != NULL else NULL
+        seg.gvec = gvec + i if gvec != NULL else NULL
+        if real is float:
+            s += fb_seg_f32(&seg, flags)
+        else:
+            s += fb_seg_f64(&seg, flags)
+        i = seg_end
     return s
 
 
@@ -197,11 +201,11 @@ def bce_pass(
     with nogil:
         if nthreads > 1:
             for b in prange(nblocks, schedule="static", num_threads=nthreads):
-                partial[b] = _block(px, pt, pw, &lay, pl, pg, pgv, g, gdiv, want_sum,
+                partial[b] = _block(px, pt, pw, &lay, pl, pg, pgv, g / gdiv, want_sum,
                                     b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
         else:
             for b in range(nblocks):
-                partial[b] = _block(px, pt, pw, &lay, pl, pg, pgv, g, gdiv, want_sum,
+                partial[b] = _block(px, pt, pw, &lay, pl, pg, pgv, g / gdiv, want_sum,
                                     b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
         # fixed order, whatever the thread count
         for b in range(nblocks):

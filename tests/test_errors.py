@@ -38,7 +38,7 @@ def bad_value(bad, dtype):
 @pytest.mark.parametrize("bad", BAD_VALUES, ids=str)
 @pytest.mark.parametrize("n,pos", [(5, 2), (200_003, 150_001), (200_003, 0), (200_003, 200_002)])
 @pytest.mark.parametrize("reduction", ["mean", "none"])
-def test_input_out_of_range(func, dtype, bad, n, pos, reduction):
+def test_input_out_of_range(func, dtype, bad, n, pos, reduction, isa):
     x = good(n, dtype)
     x[pos] = bad_value(bad, dtype)
     t = good(n, dtype)
@@ -51,7 +51,7 @@ def test_input_out_of_range(func, dtype, bad, n, pos, reduction):
 
 @pytest.mark.parametrize("bad", BAD_VALUES, ids=str)
 @pytest.mark.parametrize("n,pos", [(5, 4), (200_003, 99_999)])
-def test_target_out_of_range(func, bad, n, pos):
+def test_target_out_of_range(func, bad, n, pos, isa):
     t = good(n)
     t[pos] = bad_value(bad, np.float64)
     with pytest.raises(ValueError, match="all elements of target should be between 0 and 1"):

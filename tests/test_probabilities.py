@@ -88,7 +88,7 @@ def grid():
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape,pattern", list(grid()))
-def test_against_torch(dtype, shape, pattern, reduction):
+def test_against_torch(dtype, shape, pattern, reduction, isa):
     x = make(shape, dtype, seed=1, lo=0.01, hi=0.99)
     t = make(shape, dtype, seed=2)
     w = weight_for(pattern, shape, dtype)
@@ -119,7 +119,7 @@ GRAD_OUTPUTS = [
 
 @pytest.mark.parametrize("reduction,grad_output", GRAD_OUTPUTS)
 @pytest.mark.parametrize("shape", [(), (6,), (5, 4), (260, 300)], ids=str)
-def test_grad_output_against_torch(dtype, shape, reduction, grad_output):
+def test_grad_output_against_torch(dtype, shape, reduction, grad_output, isa):
     if grad_output == "array":
         grad_output = make(shape, dtype, seed=5, lo=-2.0, hi=2.0)
     x = make(shape, dtype, seed=3, lo=0.01, hi=0.99)
@@ -144,7 +144,7 @@ EDGE_X = [0.0, 1.0, 1e-30, 1 - 1e-7, 0.5]
 EDGE_T = [0.0, 1.0, 0.5, 0.3]
 
 
-def test_edges_against_torch(dtype):
+def test_edges_against_torch(dtype, isa):
     x, t = (np.array(v, dtype=dtype).ravel() for v in np.meshgrid(EDGE_X, EDGE_T))
     ref_loss, ref_grad = torch_bce(x, t, reduction="none")
     loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="none")
@@ -153,7 +153,7 @@ def test_edges_against_torch(dtype):
     assert_close(grad, ref_grad, dtype)
 
 
-def test_exact_clamp_and_eps_values(dtype):
+def test_exact_clamp_and_eps_values(dtype, isa):
     x = np.array([0.0, 1.0, 0.0, 1.0], dtype)
     t = np.array([1.0, 0.0, 0.0, 1.0], dtype)
     loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="none")
@@ -164,7 +164,7 @@ def test_exact_clamp_and_eps_values(dtype):
     np.testing.assert_array_equal(grad, np.array([-1 / eps, 1 / eps, 0.0, 0.0]).astype(dtype))
 
 
-def test_sum_of_clamped_losses_is_exact():
+def test_sum_of_clamped_losses_is_exact(isa):
     x = np.zeros(100_001)
     t = np.ones(100_001)
     assert fastbce.binary_cross_entropy(x, t, reduction="sum") == 100.0 * 100_001
@@ -175,7 +175,7 @@ def test_sum_of_clamped_losses_is_exact():
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
-def test_gradient_matches_fourth_order_differences(reduction):
+def test_gradient_matches_fourth_order_differences(reduction, isa):
     shape = (6, 5)
     x = make(shape, np.float64, seed=11, lo=0.05, hi=0.95)
     t = make(shape, np.float64, seed=12)
@@ -201,9 +201,15 @@ def test_gradient_matches_fourth_order_differences(reduction):
 
 # ------------------------------------------------------------------ float32 accuracy
 
+# the documented bounds on float32 elements, relative to the exact value: the loss within
+# 4 ulp (two vectorised logs, ~1 ulp each, and the combination), the gradient within 5 half-ulp
+# roundings; sums are taken in float64 and end within one rounding
+F32_LOSS_REL = 8 * 2**-24
+F32_GRAD_REL = 5 * 2**-24
+
 
 @pytest.mark.parametrize("reduction", ["none", "mean"])
-def test_float32_at_least_as_accurate_as_torch(reduction):
+def test_float32_at_least_as_accurate_as_torch(reduction, isa):
     n = 200_000
     x = make(n, np.float32, seed=21, lo=1e-6, hi=1 - 1e-6)
     t = make(n, np.float32, seed=22)
@@ -212,18 +218,17 @@ def test_float32_at_least_as_accurate_as_torch(reduction):
     torch_loss, torch_grad = torch_bce(x, t, None, reduction)
     loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction=reduction)
 
-    def rel_err(a):
-        return np.max(np.abs(a.astype(np.float64) - truth) / np.abs(truth))
+    def rel_err(a, truth):
+        return np.max(np.abs(np.asarray(a, np.float64) - truth) / np.abs(truth))
 
-    truth = truth_loss
-    assert rel_err(loss) <= rel_err(torch_loss)
-    truth = truth_grad
-    assert rel_err(grad) <= rel_err(torch_grad)
-    # and within one float32 rounding (plus the float64 evaluation) of the truth
-    assert rel_err(grad) <= 2 ** -24 * 1.01
+    assert rel_err(loss, truth_loss) <= rel_err(torch_loss, truth_loss)
+    assert rel_err(grad, truth_grad) <= rel_err(torch_grad, truth_grad)
+    # and a few roundings from the truth, as documented
+    assert rel_err(loss, truth_loss) <= (F32_LOSS_REL if reduction == "none" else 2**-24)
+    assert rel_err(grad, truth_grad) <= F32_GRAD_REL
 
 
-def test_float32_agrees_with_float64():
+def test_float32_agrees_with_float64(isa):
     x = make((300, 301), np.float64, seed=31, lo=1e-4, hi=1 - 1e-4)
     t = make((300, 301), np.float64, seed=32)
     x32, t32 = x.astype(np.float32), t.astype(np.float32)
@@ -232,9 +237,9 @@ def test_float32_agrees_with_float64():
         l64, g64 = fastbce.binary_cross_entropy_and_grad(
             x32.astype(np.float64), t32.astype(np.float64), reduction=reduction
         )
-        # same inputs, different output precision: one float32 rounding apart
-        np.testing.assert_allclose(l32, l64, rtol=2 ** -24 * 1.01, atol=0)
-        np.testing.assert_allclose(g32, g64, rtol=2 ** -24 * 1.01, atol=0)
+        # same inputs, different output precision: a few float32 roundings apart
+        np.testing.assert_allclose(l32, l64, rtol=F32_LOSS_REL if reduction == "none" else 2**-24)
+        np.testing.assert_allclose(g32, g64, rtol=F32_GRAD_REL)
 
 
 def test_float16_is_computed_in_float32_and_returned_as_float16():

@@ -1,0 +1,107 @@
+/* fastbce's vector kernels: the per-segment inner loops, compiled once for baseline x86-64
+ * (or whatever the compiler targets by default) and once more for AVX2 + FMA, the set chosen
+ * at run time. Written with GCC/Clang vector extensions, so the compiler emits the SIMD and
+ * no intrinsics tie the source to one instruction set. */
+#ifndef FASTBCE_SIMD_H
+#define FASTBCE_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* the 32-byte vectors only ever pass between static inline functions: no ABI to keep */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+typedef float fb_f32x8 __attribute__((vector_size(32)));
+typedef double fb_f64x4 __attribute__((vector_size(32)));
+typedef int32_t fb_i32x8 __attribute__((vector_size(32)));
+typedef uint32_t fb_u32x8 __attribute__((vector_size(32)));
+typedef int64_t fb_i64x4 __attribute__((vector_size(32)));
+typedef uint64_t fb_u64x4 __attribute__((vector_size(32)));
+
+#define FB_SPLAT8(v) ((fb_f32x8){(v), (v), (v), (v), (v), (v), (v), (v)})
+#define FB_SPLAT8I(v) ((fb_i32x8){(v), (v), (v), (v), (v), (v), (v), (v)})
+#define FB_SPLAT4D(v) ((fb_f64x4){(v), (v), (v), (v)})
+#define FB_SPLAT4L(v) ((fb_i64x4){(v), (v), (v), (v)})
+/* mask ? a : b, lane by lane; mask lanes are all ones or all zeros */
+#define FB_SEL(T, mask, a, b) \
+    ((T)(((mask) & (__typeof__(mask))(a)) | (~(mask) & (__typeof__(mask))(b))))
+
+/* torch's gradient denominator floor: 1e-12 as a float32, for every dtype */
+#define FB_GRAD_EPS_F 9.99999996e-13f
+#define FB_GRAD_EPS_D ((double)9.99999996e-13f)
+
+/* one contiguous run of elements */
+typedef struct {
+    ptrdiff_t n;
+    const void* x;
+    const void* t;
+    const void* w;      /* NULL: unweighted */
+    ptrdiff_t wstep;    /* 0: w[0] for every element, 1: w[i] */
+    void* loss;         /* NULL: no per-element loss (the sum is returned if want_sum) */
+    void* grad;         /* NULL: no gradient */
+    const void* gvec;   /* NULL: the scalar gscale is the upstream gradient */
+    double gscale;      /* upstream gradient, already divided by N for "mean" */
+    int want_sum;
+} fb_seg;
+
+#define FB_ISA(name) name##_baseline
+#include "_simd_body.h"
+#undef FB_ISA
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FB_HAVE_AVX2_BUILD 1
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#define FB_ISA(name) name##_avx2
+#include "_simd_body.h"
+#undef FB_ISA
+#pragma GCC pop_options
+#else
+#define FB_HAVE_AVX2_BUILD 0
+#endif
+
+typedef double (*fb_seg_fn)(const fb_seg*, int*);
+static fb_seg_fn fb_seg_f32_impl = seg_f32_baseline;
+static fb_seg_fn fb_seg_f64_impl = seg_f64_baseline;
+static const char* fb_isa = "baseline";
+
+static inline double fb_seg_f32(const fb_seg* s, int* flags) { return fb_seg_f32_impl(s, flags); }
+static inline double fb_seg_f64(const fb_seg* s, int* flags) { return fb_seg_f64_impl(s, flags); }
+
+static int fb_cpu_has_avx2(void)
+{
+#if FB_HAVE_AVX2_BUILD
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* "avx2" (if the CPU has it), "baseline", or "auto" (the best this CPU runs). 0 on success. */
+static int fb_select_isa(const char* name)
+{
+    int avx2 = fb_cpu_has_avx2();
+    if (strcmp(name, "auto") == 0)
+        name = avx2 ? "avx2" : "baseline";
+    if (strcmp(name, "baseline") == 0) {
+        fb_seg_f32_impl = seg_f32_baseline;
+        fb_seg_f64_impl = seg_f64_baseline;
+        fb_isa = "baseline";
+        return 0;
+    }
+#if FB_HAVE_AVX2_BUILD
+    if (strcmp(name, "avx2") == 0 && avx2) {
+        fb_seg_f32_impl = seg_f32_avx2;
+        fb_seg_f64_impl = seg_f64_avx2;
+        fb_isa = "avx2";
+        return 0;
+    }
+#endif
+    return -1;
+}
+
+static const char* fb_isa_name(void) { return fb_isa; }
+
+#endif
