@@ -31,6 +31,33 @@ typedef uint64_t fb_u64x4 __attribute__((vector_size(32)));
 #define FB_GRAD_EPS_F 9.99999996e-13f
 #define FB_GRAD_EPS_D ((double)9.99999996e-13f)
 
+/* call LOOP with compile-time mode constants: loss 0 none / 1 store / 2 sum, wmode 0 none /
+ * 1 one weight / 2 per element, grad 0 none / 1 scalar upstream / 2 per element */
+#define FB_MODES(LOOP, s, flags, loss, wmode, grad)                                    \
+    do {                                                                               \
+        switch ((loss) * 9 + (wmode) * 3 + (grad)) {                                   \
+        case 0 * 9 + 0 * 3 + 1: return LOOP(s, flags, 0, 0, 1);                        \
+        case 0 * 9 + 0 * 3 + 2: return LOOP(s, flags, 0, 0, 2);                        \
+        case 0 * 9 + 1 * 3 + 1: return LOOP(s, flags, 0, 1, 1);                        \
+        case 0 * 9 + 1 * 3 + 2: return LOOP(s, flags, 0, 1, 2);                        \
+        case 0 * 9 + 2 * 3 + 1: return LOOP(s, flags, 0, 2, 1);                        \
+        case 0 * 9 + 2 * 3 + 2: return LOOP(s, flags, 0, 2, 2);                        \
+        case 1 * 9 + 0 * 3 + 0: return LOOP(s, flags, 1, 0, 0);                        \
+        case 1 * 9 + 0 * 3 + 1: return LOOP(s, flags, 1, 0, 1);                        \
+        case 1 * 9 + 1 * 3 + 0: return LOOP(s, flags, 1, 1, 0);                        \
+        case 1 * 9 + 1 * 3 + 1: return LOOP(s, flags, 1, 1, 1);                        \
+        case 1 * 9 + 2 * 3 + 0: return LOOP(s, flags, 1, 2, 0);                        \
+        case 1 * 9 + 2 * 3 + 1: return LOOP(s, flags, 1, 2, 1);                        \
+        case 2 * 9 + 0 * 3 + 0: return LOOP(s, flags, 2, 0, 0);                        \
+        case 2 * 9 + 0 * 3 + 1: return LOOP(s, flags, 2, 0, 1);                        \
+        case 2 * 9 + 1 * 3 + 0: return LOOP(s, flags, 2, 1, 0);                        \
+        case 2 * 9 + 1 * 3 + 1: return LOOP(s, flags, 2, 1, 1);                        \
+        case 2 * 9 + 2 * 3 + 0: return LOOP(s, flags, 2, 2, 0);                        \
+        case 2 * 9 + 2 * 3 + 1: return LOOP(s, flags, 2, 2, 1);                        \
+        default: return 0.0; /* nothing asked (an element-wise grad_output needs "none") */ \
+        }                                                                              \
+    } while (0)
+
 /* one contiguous run of elements */
 typedef struct {
     ptrdiff_t n;

@@ -8,6 +8,36 @@
  * element -- whatever its position -- goes through exactly the same arithmetic.
  */
 
+/* ------------------------------------------------------------------ lane helpers */
+
+/* max(a, b) lane by lane (b where a is NaN; never reached for valid data) */
+static inline fb_f32x8 FB_ISA(max_f32)(fb_f32x8 a, fb_f32x8 b)
+{
+#ifdef __AVX__
+    return __builtin_ia32_maxps256(a, b);
+#else
+    return FB_SEL(fb_f32x8, a > b, a, b);
+#endif
+}
+
+static inline fb_f64x4 FB_ISA(max_f64)(fb_f64x4 a, fb_f64x4 b)
+{
+#ifdef __AVX__
+    return __builtin_ia32_maxpd256(a, b);
+#else
+    return FB_SEL(fb_f64x4, a > b, a, b);
+#endif
+}
+
+static inline fb_u32x8 FB_ISA(max_u32)(fb_u32x8 a, fb_u32x8 b)
+{
+#ifdef __AVX2__
+    return (fb_u32x8)__builtin_ia32_pmaxud256((fb_i32x8)a, (fb_i32x8)b);
+#else
+    return FB_SEL(fb_u32x8, (fb_i32x8)(a > b), a, b);
+#endif
+}
+
 /* ------------------------------------------------------------------ float32, 8 lanes */
 
 /* log(2^k * (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1]:
@@ -29,46 +59,41 @@ static inline fb_f32x8 FB_ISA(log_reduced_f32)(fb_f32x8 f, fb_f32x8 k)
     return k * 0.693359375f + r;      /* LN2_HI: 9 significant bits, k * LN2_HI exact */
 }
 
-/* split v = 2^k * m with m in [sqrt(1/2), sqrt(2)); v a positive normal float */
-static inline void FB_ISA(split_f32)(fb_f32x8 v, fb_i32x8* k, fb_f32x8* m)
+/* log(v) for v in [0, 1], clamped at -100 as torch does (so log(0) = -100): v is scaled by
+ * 2^25 first, so subnormals split like normals, and 0 lands on -152 ln 2 < -100.
+ * With WITH_ERR, log(v + err) for |err| <= ulp(v) / 2. */
+static inline __attribute__((always_inline)) fb_f32x8 FB_ISA(log_f32)(
+    fb_f32x8 v, fb_f32x8 err, const int WITH_ERR)
 {
-    fb_i32x8 bits = (fb_i32x8)v;
-    *k = (bits - 0x3f3504f3) >> 23;    /* 0x3f3504f3: sqrt(1/2) */
-    *m = (fb_f32x8)(bits - (fb_i32x8)((fb_u32x8)*k << 23));
+    fb_i32x8 bits = (fb_i32x8)(v * 0x1p25f);
+    fb_i32x8 k = (bits - 0x3f3504f3) >> 23;   /* 0x3f3504f3: sqrt(1/2) */
+    fb_f32x8 f = (fb_f32x8)(bits - (fb_i32x8)((fb_u32x8)k << 23)) - 1.0f;
+    if (WITH_ERR) {
+        /* v = 2^(k - 25) m, so err moves the reduced argument by err * 2^(25 - k) */
+        f += err * (fb_f32x8)((fb_u32x8)(152 - k) << 23);
+    }
+    fb_f32x8 l = FB_ISA(log_reduced_f32)(f, __builtin_convertvector(k - 25, fb_f32x8));
+    return FB_ISA(max_f32)(l, FB_SPLAT8(-100.0f));
 }
 
 /* per-element loss (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100) */
 static inline fb_f32x8 FB_ISA(loss_f32)(fb_f32x8 x, fb_f32x8 t)
 {
-    fb_i32x8 k;
-    fb_f32x8 m;
-    /* log(x): subnormal x are scaled by 2^25 first; clamp at -100 like torch (x = 0 too) */
-    fb_i32x8 sub = x < 0x1p-126f;
-    fb_f32x8 xs = FB_SEL(fb_f32x8, sub, x * 0x1p25f, x);
-    FB_ISA(split_f32)(xs, &k, &m);
-    k += sub & -25;
-    fb_f32x8 kf = __builtin_convertvector(k, fb_f32x8);
-    fb_f32x8 lx = FB_ISA(log_reduced_f32)(m - 1.0f, kf);
-    lx = FB_SEL(fb_f32x8, (lx < -100.0f) | (x == 0.0f), FB_SPLAT8(-100.0f), lx);
-
-    /* log1p(-x) = log(w + err), w = 1 - x rounded, err its exact rounding error (Fast2Sum,
-     * as 1 >= |x|); then log(2^k m (1 + err / w)) = k ln2 + log1p(m - 1 + err * 2^-k) */
+    /* log1p(-x) = log(w + err): w = 1 - x rounded, err its exact rounding error (Fast2Sum,
+     * as 1 >= |x|), so log1p stays accurate for tiny x without a separate kernel */
     fb_f32x8 w = 1.0f - x;
     fb_f32x8 err = (1.0f - w) - x;
-    FB_ISA(split_f32)(w, &k, &m);
-    fb_f32x8 scale = (fb_f32x8)((fb_u32x8)(127 - k) << 23);  /* 2^-k */
-    kf = __builtin_convertvector(k, fb_f32x8);
-    fb_f32x8 l1x = FB_ISA(log_reduced_f32)((m - 1.0f) + err * scale, kf);
-    /* 1 - x >= 2^-24 unless it is 0, so only x = 1 reaches the clamp */
-    l1x = FB_SEL(fb_f32x8, w == 0.0f, FB_SPLAT8(-100.0f), l1x);
+    fb_f32x8 lx = FB_ISA(log_f32)(x, err, 0);
+    fb_f32x8 l1x = FB_ISA(log_f32)(w, err, 1);
     return (t - 1.0f) * l1x - t * lx;
 }
 
-/* 0 where 0 <= v <= 1, else all ones (NaN too): v + 0 turns -0 into +0, and the bit
- * patterns of floats in [+0, 1] are exactly the unsigned integers 0 ... 0x3f800000 */
-static inline fb_i32x8 FB_ISA(outside_unit_f32)(fb_f32x8 v)
+/* bit patterns of floats in [+0, 1] are exactly the unsigned integers 0 ... 0x3f800000, and
+ * v + 0 turns -0 into +0: the running unsigned maximum of these tells if any v was outside
+ * [0, 1] or NaN */
+static inline fb_u32x8 FB_ISA(range_f32)(fb_u32x8 acc, fb_f32x8 v)
 {
-    return (fb_i32x8)((fb_u32x8)(v + 0.0f) > 0x3f800000u);
+    return FB_ISA(max_u32)(acc, (fb_u32x8)(v + 0.0f));
 }
 
 static inline fb_f64x4 FB_ISA(lo_f64)(fb_f32x8 v)
@@ -90,100 +115,97 @@ static inline fb_f32x8 FB_ISA(join_f32)(fb_f32x8 q, fb_f64x4 c0, fb_f64x4 c1)
     return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
 }
 
-static double FB_ISA(seg_f32)(const fb_seg* s, int* flags)
+typedef struct {
+    fb_f64x4 sum0, sum1;
+    fb_u32x8 rx, rt;
+} FB_ISA(acc_f32);
+
+/* one vector of 8 elements. LOSS: 0 none, 1 store, 2 sum; W: 0 none, 1 one weight, 2 per
+ * element; GRAD: 0 none, 1 scalar upstream gradient, 2 per element. Constant arguments at
+ * every call, so each combination compiles to its own branch-free loop. */
+static inline __attribute__((always_inline)) void FB_ISA(step_f32)(
+    const fb_seg* s, ptrdiff_t i, int rem, FB_ISA(acc_f32)* a,
+    const int LOSS, const int W, const int GRAD)
 {
     const float* x = (const float*)s->x;
     const float* t = (const float*)s->t;
     const float* w = (const float*)s->w;
     const float* gvec = (const float*)s->gvec;
-    float* loss = (float*)s->loss;
-    float* grad = (float*)s->grad;
-    const int want_loss = s->want_sum || loss != NULL;
-    fb_f64x4 acc0 = {0, 0, 0, 0}, acc1 = {0, 0, 0, 0};
-    fb_i32x8 badx = {0}, badt = {0};
-    fb_f32x8 wv = FB_SPLAT8(1.0f);
-    if (w != NULL && s->wstep == 0)
-        wv = FB_SPLAT8(w[0]);
-    ptrdiff_t n = s->n;
-    for (ptrdiff_t i = 0; i < n; i += 8) {
-        ptrdiff_t rem = n - i;
-        fb_f32x8 xv, tv, gv = FB_SPLAT8(1.0f);
-        fb_i32x8 live = FB_SPLAT8I(-1);
-        if (rem >= 8) {
-            memcpy(&xv, x + i, sizeof xv);
-            memcpy(&tv, t + i, sizeof tv);
-            if (w != NULL && s->wstep)
-                memcpy(&wv, w + i, sizeof wv);
-            if (gvec != NULL)
-                memcpy(&gv, gvec + i, sizeof gv);
-        } else {
-            /* the last partial vector: valid padding, masked out of the sum */
-            float bx[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
-            float bt[8] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
-            float bw[8] = {0}, bg[8] = {0};
-            memcpy(bx, x + i, rem * sizeof(float));
-            memcpy(bt, t + i, rem * sizeof(float));
-            memcpy(&xv, bx, sizeof xv);
-            memcpy(&tv, bt, sizeof tv);
-            if (w != NULL && s->wstep) {
-                memcpy(bw, w + i, rem * sizeof(float));
-                memcpy(&wv, bw, sizeof wv);
-            }
-            if (gvec != NULL) {
-                memcpy(bg, gvec + i, rem * sizeof(float));
-                memcpy(&gv, bg, sizeof gv);
-            }
-            fb_i32x8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
-            live = lane < (int)rem;
+    fb_f32x8 xv, tv, wv = FB_SPLAT8(1.0f), gv = FB_SPLAT8(1.0f);
+    if (rem == 8) {
+        memcpy(&xv, x + i, sizeof xv);
+        memcpy(&tv, t + i, sizeof tv);
+        if (W == 2)
+            memcpy(&wv, w + i, sizeof wv);
+        if (GRAD == 2)
+            memcpy(&gv, gvec + i, sizeof gv);
+    } else {
+        /* the last partial vector, padded with x = t = 0: a loss of exactly 0 */
+        float bx[8] = {0}, bt[8] = {0}, bw[8] = {0}, bg[8] = {0};
+        memcpy(bx, x + i, rem * sizeof(float));
+        memcpy(bt, t + i, rem * sizeof(float));
+        memcpy(&xv, bx, sizeof xv);
+        memcpy(&tv, bt, sizeof tv);
+        if (W == 2) {
+            memcpy(bw, w + i, rem * sizeof(float));
+            memcpy(&wv, bw, sizeof wv);
         }
-        badx |= FB_ISA(outside_unit_f32)(xv);
-        badt |= FB_ISA(outside_unit_f32)(tv);
-        if (want_loss) {
-            fb_f32x8 l = FB_ISA(loss_f32)(xv, tv);
-            if (w != NULL)
-                l = l * wv;
-            if (loss != NULL) {
-                if (rem >= 8)
-                    memcpy(loss + i, &l, sizeof l);
-                else
-                    memcpy(loss + i, &l, rem * sizeof(float));
-            } else {
-                l = (fb_f32x8)((fb_i32x8)l & live);
-                acc0 += FB_ISA(lo_f64)(l);
-                acc1 += FB_ISA(hi_f64)(l);
-            }
-        }
-        if (grad != NULL) {
-            /* g * w * (x - t) / max(x (1 - x), eps), g already divided by N for "mean":
-             * the quotient in float32, the scaling by g * w in float64, one rounding each */
-#ifdef __FMA__
-            fb_f32x8 d = xv - xv * xv;  /* fused: x - x^2 rounded once */
-#else
-            fb_f32x8 d = (1.0f - xv) * xv;  /* torch's form; 1 - x is exact for x >= 1/2 */
-#endif
-            d = FB_SEL(fb_f32x8, d < FB_GRAD_EPS_F, FB_SPLAT8(FB_GRAD_EPS_F), d);
-            fb_f32x8 q = (xv - tv) / d;
-            fb_f64x4 c0 = FB_SPLAT4D(s->gscale), c1 = c0;
-            if (gvec != NULL) {
-                c0 = FB_ISA(lo_f64)(gv);
-                c1 = FB_ISA(hi_f64)(gv);
-            }
-            if (w != NULL) {
-                c0 *= FB_ISA(lo_f64)(wv);
-                c1 *= FB_ISA(hi_f64)(wv);
-            }
-            fb_f32x8 gr = FB_ISA(join_f32)(q, c0, c1);
-            if (rem >= 8)
-                memcpy(grad + i, &gr, sizeof gr);
-            else
-                memcpy(grad + i, &gr, rem * sizeof(float));
+        if (GRAD == 2) {
+            memcpy(bg, gvec + i, rem * sizeof(float));
+            memcpy(&gv, bg, sizeof gv);
         }
     }
-    int f = 0;
+    if (W == 1)
+        wv = FB_SPLAT8(w[0]);
+    a->rx = FB_ISA(range_f32)(a->rx, xv);
+    a->rt = FB_ISA(range_f32)(a->rt, tv);
+    if (LOSS) {
+        fb_f32x8 l = FB_ISA(loss_f32)(xv, tv);
+        if (W)
+            l = l * wv;
+        if (LOSS == 1) {
+            memcpy((float*)s->loss + i, &l, rem * sizeof(float));
+        } else {
+            a->sum0 += FB_ISA(lo_f64)(l);
+            a->sum1 += FB_ISA(hi_f64)(l);
+        }
+    }
+    if (GRAD) {
+        /* g * w * (x - t) / max(x (1 - x), eps), g already divided by N for "mean":
+         * the quotient in float32, the scaling by g * w in float64, one rounding each */
+#ifdef __FMA__
+        fb_f32x8 d = xv - xv * xv;  /* fused: x - x^2 rounded once */
+#else
+        fb_f32x8 d = (1.0f - xv) * xv;  /* torch's form; 1 - x is exact for x >= 1/2 */
+#endif
+        d = FB_ISA(max_f32)(d, FB_SPLAT8(FB_GRAD_EPS_F));
+        fb_f32x8 q = (xv - tv) / d;
+        fb_f64x4 c0 = FB_SPLAT4D(s->gscale), c1 = c0;
+        if (GRAD == 2) {
+            c0 = FB_ISA(lo_f64)(gv);
+            c1 = FB_ISA(hi_f64)(gv);
+        }
+        if (W) {
+            c0 *= FB_ISA(lo_f64)(wv);
+            c1 *= FB_ISA(hi_f64)(wv);
+        }
+        fb_f32x8 gr = FB_ISA(join_f32)(q, c0, c1);
+        memcpy((float*)s->grad + i, &gr, rem * sizeof(float));
+    }
+}
+
+static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+{
+    FB_ISA(acc_f32) a = {{0, 0, 0, 0}, {0, 0, 0, 0}, {0}, {0}};
+    ptrdiff_t i = 0;
+    for (; i + 8 <= s->n; i += 8)
+        FB_ISA(step_f32)(s, i, 8, &a, LOSS, W, GRAD);
+    if (i < s->n)
+        FB_ISA(step_f32)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD);
     for (int j = 0; j < 8; j++)
-        f |= (badx[j] ? 1 : 0) | (badt[j] ? 2 : 0);
-    *flags |= f;
-    fb_f64x4 acc = acc0 + acc1;
+        *flags |= (a.rx[j] > 0x3f800000u ? 1 : 0) | (a.rt[j] > 0x3f800000u ? 2 : 0);
+    fb_f64x4 acc = a.sum0 + a.sum1;
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
 }
 
@@ -224,96 +246,111 @@ static inline fb_f64x4 FB_ISA(split_f64)(fb_f64x4 v, fb_f64x4* kf, fb_u64x4* inv
     return m;
 }
 
+static inline fb_f64x4 FB_ISA(log_f64)(fb_f64x4 v, fb_f64x4 err)
+{
+    /* log(v + err), clamped at -100; v = 0 and subnormal v land below -708 */
+    fb_f64x4 kf;
+    fb_u64x4 inv;
+    fb_f64x4 m = FB_ISA(split_f64)(v, &kf, &inv);
+    fb_f64x4 l = FB_ISA(log_reduced_f64)((m - 1.0) + err * (fb_f64x4)inv, kf);
+    return FB_ISA(max_f64)(l, FB_SPLAT4D(-100.0));
+}
+
 static inline fb_f64x4 FB_ISA(loss_f64)(fb_f64x4 x, fb_f64x4 t)
 {
-    fb_f64x4 kf, m;
-    fb_u64x4 inv;
-    m = FB_ISA(split_f64)(x, &kf, &inv);
-    fb_f64x4 lx = FB_ISA(log_reduced_f64)(m - 1.0, kf);
-    /* subnormal and zero x: log(x) < -708, clamped to -100 like everything below e^-100 */
-    lx = FB_SEL(fb_f64x4, (lx < -100.0) | (x < 0x1p-1022), FB_SPLAT4D(-100.0), lx);
     fb_f64x4 w = 1.0 - x;
     fb_f64x4 err = (1.0 - w) - x;
-    m = FB_ISA(split_f64)(w, &kf, &inv);
-    fb_f64x4 l1x = FB_ISA(log_reduced_f64)((m - 1.0) + err * (fb_f64x4)inv, kf);
-    l1x = FB_SEL(fb_f64x4, w == 0.0, FB_SPLAT4D(-100.0), l1x);
+    fb_f64x4 lx = FB_ISA(log_f64)(x, FB_SPLAT4D(0.0));
+    fb_f64x4 l1x = FB_ISA(log_f64)(w, err);
     return (t - 1.0) * l1x - t * lx;
 }
 
-static double FB_ISA(seg_f64)(const fb_seg* s, int* flags)
+typedef struct {
+    fb_f64x4 sum;
+    fb_i64x4 rx, rt;
+} FB_ISA(acc_f64);
+
+/* as step_f32, 4 elements */
+static inline __attribute__((always_inline)) void FB_ISA(step_f64)(
+    const fb_seg* s, ptrdiff_t i, int rem, FB_ISA(acc_f64)* a,
+    const int LOSS, const int W, const int GRAD)
 {
     const double* x = (const double*)s->x;
     const double* t = (const double*)s->t;
     const double* w = (const double*)s->w;
     const double* gvec = (const double*)s->gvec;
-    double* loss = (double*)s->loss;
-    double* grad = (double*)s->grad;
-    const int want_loss = s->want_sum || loss != NULL;
-    fb_f64x4 acc = {0, 0, 0, 0};
-    fb_i64x4 badx = {0}, badt = {0};
-    fb_f64x4 wv = FB_SPLAT4D(1.0);
-    if (w != NULL && s->wstep == 0)
-        wv = FB_SPLAT4D(w[0]);
-    ptrdiff_t n = s->n;
-    for (ptrdiff_t i = 0; i < n; i += 4) {
-        ptrdiff_t rem = n - i;
-        fb_f64x4 xv, tv, gv = FB_SPLAT4D(s->gscale);
-        fb_i64x4 live = FB_SPLAT4L(-1);
-        if (rem >= 4) {
-            memcpy(&xv, x + i, sizeof xv);
-            memcpy(&tv, t + i, sizeof tv);
-            if (w != NULL && s->wstep)
-                memcpy(&wv, w + i, sizeof wv);
-            if (gvec != NULL)
-                memcpy(&gv, gvec + i, sizeof gv);
-        } else {
-            double bx[4] = {0.5, 0.5, 0.5, 0.5}, bt[4] = {0.5, 0.5, 0.5, 0.5};
-            double bw[4] = {0}, bg[4] = {0};
-            memcpy(bx, x + i, rem * sizeof(double));
-            memcpy(bt, t + i, rem * sizeof(double));
-            memcpy(&xv, bx, sizeof xv);
-            memcpy(&tv, bt, sizeof tv);
-            if (w != NULL && s->wstep) {
-                memcpy(bw, w + i, rem * sizeof(double));
-                memcpy(&wv, bw, sizeof wv);
-            }
-            if (gvec != NULL) {
-                memcpy(bg, gvec + i, rem * sizeof(double));
-                memcpy(&gv, bg, sizeof gv);
-            }
-            fb_i64x4 lane = {0, 1, 2, 3};
-            live = lane < (long long)rem;
+    fb_f64x4 xv, tv, wv = FB_SPLAT4D(1.0), gv = FB_SPLAT4D(s->gscale);
+    if (rem == 4) {
+        memcpy(&xv, x + i, sizeof xv);
+        memcpy(&tv, t + i, sizeof tv);
+        if (W == 2)
+            memcpy(&wv, w + i, sizeof wv);
+        if (GRAD == 2)
+            memcpy(&gv, gvec + i, sizeof gv);
+    } else {
+        double bx[4] = {0}, bt[4] = {0}, bw[4] = {0}, bg[4] = {0};
+        memcpy(bx, x + i, rem * sizeof(double));
+        memcpy(bt, t + i, rem * sizeof(double));
+        memcpy(&xv, bx, sizeof xv);
+        memcpy(&tv, bt, sizeof tv);
+        if (W == 2) {
+            memcpy(bw, w + i, rem * sizeof(double));
+            memcpy(&wv, bw, sizeof wv);
         }
-        badx |= ~((xv >= 0.0) & (xv <= 1.0));
-        badt |= ~((tv >= 0.0) & (tv <= 1.0));
-        if (want_loss) {
-            fb_f64x4 l = FB_ISA(loss_f64)(xv, tv);
-            if (w != NULL)
-                l = l * wv;
-            if (loss != NULL) {
-                if (rem >= 4)
-                    memcpy(loss + i, &l, sizeof l);
-                else
-                    memcpy(loss + i, &l, rem * sizeof(double));
-            } else {
-                acc += (fb_f64x4)((fb_i64x4)l & live);
-            }
-        }
-        if (grad != NULL) {
-            fb_f64x4 d = (1.0 - xv) * xv;
-            d = FB_SEL(fb_f64x4, d < FB_GRAD_EPS_D, FB_SPLAT4D(FB_GRAD_EPS_D), d);
-            if (w != NULL)
-                gv = gv * wv;
-            fb_f64x4 gr = gv * (xv - tv) / d;
-            if (rem >= 4)
-                memcpy(grad + i, &gr, sizeof gr);
-            else
-                memcpy(grad + i, &gr, rem * sizeof(double));
+        if (GRAD == 2) {
+            memcpy(bg, gvec + i, rem * sizeof(double));
+            memcpy(&gv, bg, sizeof gv);
         }
     }
-    int f = 0;
+    if (W == 1)
+        wv = FB_SPLAT4D(w[0]);
+    a->rx |= ~((xv >= 0.0) & (xv <= 1.0));
+    a->rt |= ~((tv >= 0.0) & (tv <= 1.0));
+    if (LOSS) {
+        fb_f64x4 l = FB_ISA(loss_f64)(xv, tv);
+        if (W)
+            l = l * wv;
+        if (LOSS == 1)
+            memcpy((double*)s->loss + i, &l, rem * sizeof(double));
+        else
+            a->sum += l;
+    }
+    if (GRAD) {
+        fb_f64x4 d = (1.0 - xv) * xv;  /* torch's form, no cancellation near x = 1 */
+        d = FB_ISA(max_f64)(d, FB_SPLAT4D(FB_GRAD_EPS_D));
+        if (W)
+            gv = gv * wv;
+        fb_f64x4 gr = gv * (xv - tv) / d;
+        memcpy((double*)s->grad + i, &gr, rem * sizeof(double));
+    }
+}
+
+static inline __attribute__((always_inline)) double FB_ISA(loop_f64)(
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+{
+    FB_ISA(acc_f64) a = {{0, 0, 0, 0}, {0}, {0}};
+    ptrdiff_t i = 0;
+    for (; i + 4 <= s->n; i += 4)
+        FB_ISA(step_f64)(s, i, 4, &a, LOSS, W, GRAD);
+    if (i < s->n)
+        FB_ISA(step_f64)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD);
     for (int j = 0; j < 4; j++)
-        f |= (badx[j] ? 1 : 0) | (badt[j] ? 2 : 0);
-    *flags |= f;
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        *flags |= (a.rx[j] ? 1 : 0) | (a.rt[j] ? 2 : 0);
+    return (a.sum[0] + a.sum[1]) + (a.sum[2] + a.sum[3]);
+}
+
+/* ------------------------------------------------------------------ dispatch by mode */
+
+static int FB_ISA(mode_loss)(const fb_seg* s) { return s->loss ? 1 : (s->want_sum ? 2 : 0); }
+static int FB_ISA(mode_w)(const fb_seg* s) { return s->w ? (s->wstep ? 2 : 1) : 0; }
+static int FB_ISA(mode_grad)(const fb_seg* s) { return s->grad ? (s->gvec ? 2 : 1) : 0; }
+
+static double FB_ISA(seg_f32)(const fb_seg* s, int* flags)
+{
+    FB_MODES(FB_ISA(loop_f32), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
+}
+
+static double FB_ISA(seg_f64)(const fb_seg* s, int* flags)
+{
+    FB_MODES(FB_ISA(loop_f64), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
 }
