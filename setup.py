@@ -55,7 +55,8 @@ class BuildExt(build_ext):
                     stacklevel=1,
                 )
         for ext in self.extensions:
-            ext.extra_compile_args = ["-O1" if DEBUG else "-O3"]
+            # -Wno-psabi: 32-byte vectors pass only between static inline functions
+            ext.extra_compile_args = ["-O1" if DEBUG else "-O3", "-Wno-psabi"]
             ext.extra_link_args = []
             if use_omp:
                 ext.extra_compile_args.append("-fopenmp")

@@ -1,7 +1,24 @@
 """Public functions and the BCELoss criterion; names and argument order follow torch."""
 
+import numpy as np
+
+from . import _kernels
 from ._bce import Out, Problem, check_reduction
 from ._config import resolve_num_threads
+
+# reductions the fast path serves: plain C-contiguous float32/float64 arrays, no weight, no
+# out buffers. Anything else -- or an array that turns out not to qualify -- takes Problem.
+_QUICK = {"mean": 1, "sum": 2}
+
+
+def _quick_ok(input, target, weight, reduction):
+    return (
+        weight is None
+        and type(input) is np.ndarray
+        and type(target) is np.ndarray
+        and type(reduction) is str
+        and reduction in _QUICK
+    )
 
 _COMMON = """
     Parameters
@@ -45,6 +62,10 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean", *, num_threads=None, out=None):
+    if out is None and _quick_ok(input, target, weight, reduction):
+        total = _kernels.quick(input, target, _QUICK[reduction], None, resolve_num_threads(num_threads))
+        if total is not None:
+            return input.dtype.type(total)
     p = Problem(input, target, weight, reduction, num_threads)
     if reduction == "none":
         loss = Out(out, p, "out")
@@ -67,6 +88,11 @@ def binary_cross_entropy_grad(
 def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, num_threads=None, loss_out=None, grad_out=None
 ):
+    if loss_out is None and grad_out is None and _quick_ok(input, target, weight, reduction):
+        grad = np.empty_like(input, order="C")
+        total = _kernels.quick(input, target, _QUICK[reduction], grad, resolve_num_threads(num_threads))
+        if total is not None:
+            return input.dtype.type(total), grad
     p = Problem(input, target, weight, reduction, num_threads)
     grad = Out(grad_out, p, "grad_out")
     if reduction == "none":

@@ -162,7 +162,7 @@ class Problem:
         self.n = self.x.shape[0]
         self.sources = [self.x, self.t]
         if weight is None:
-            self.w = np.empty(0, self.cdt)
+            self.w = None
             self.layout = (max(self.n, 1), 0, _INTP_EMPTY, _INTP_EMPTY, _INTP_EMPTY)
             return
         wa = as_real_array(weight, "weight")
@@ -188,7 +188,7 @@ class Problem:
         """(scalar g, flat per-element array or empty) for the kernel."""
         g = as_real_array(grad_output, "grad_output")
         if g.ndim == 0:
-            return float(g.astype(self.cdt)), np.empty(0, self.cdt)
+            return float(g.astype(self.cdt)), None
         if self.reduction != "none":
             raise ValueError(
                 f"grad_output must be a scalar for reduction={self.reduction!r}, got shape {g.shape}"
@@ -200,13 +200,12 @@ class Problem:
         return 1.0, gvec
 
     def run(self, loss=None, grad=None, g=1.0, gvec=None, want_sum=False):
-        empty = np.empty(0, self.cdt)
         gdiv = float(self.n) if (self.reduction == "mean" and self.n) else 1.0
         return _kernels.bce_pass(
             self.x, self.t, self.w, *self.layout,
-            empty if loss is None else loss.flat,
-            empty if grad is None else grad.flat,
-            empty if gvec is None else gvec,
+            None if loss is None else loss.flat,
+            None if grad is None else grad.flat,
+            gvec,
             g, gdiv, want_sum, self.num_threads,
         )
 

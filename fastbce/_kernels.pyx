@@ -6,6 +6,9 @@ Everything here works on flat, C-contiguous float32/float64 buffers that the Pyt
 input-sized memory.
 """
 
+from cpython.buffer cimport (
+    PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
+)
 from cython.parallel cimport prange
 from libc.stdlib cimport free, malloc
 
@@ -29,10 +32,6 @@ cdef extern from "_simd.h" nogil:
     double fb_seg_f64(const fb_seg* s, int* flags)
     int fb_select_isa(const char* name)
     const char* fb_isa_name()
-
-ctypedef fused real:
-    float
-    double
 
 # Elements per block. Partial sums are taken per block and combined in block order, so the
 # block size -- not the thread count -- fixes the rounding: results are the same bits for
@@ -97,126 +96,227 @@ cdef inline Py_ssize_t _row_start(const Layout* lay, Py_ssize_t row) noexcept no
 
 # ---------------------------------------------------------------- layer 2: loops
 
-cdef double _block(
-    const real* x, const real* t, const real* w, const Layout* lay,
-    real* loss_out, real* grad_out, const real* gvec, double g,
-    bint want_sum, Py_ssize_t lo, Py_ssize_t hi, int* flags,
-) noexcept nogil:
+cdef struct Pass:
+    # one pass over n elements of one dtype; NULL pointers are absent outputs/inputs
+    int f64                   # 0: float32, 1: float64
+    Py_ssize_t n
+    const char* x
+    const char* t
+    const char* w
+    const Layout* lay
+    char* loss                # per-element losses ("none")
+    char* grad
+    const char* gvec          # per-element upstream gradient
+    double g                  # scalar upstream gradient, already divided by N for "mean"
+    int want_sum
+
+
+cdef double _block(const Pass* p, Py_ssize_t lo, Py_ssize_t hi, int* flags) noexcept nogil:
     """One block [lo, hi): loss sum (returned), element losses, gradients, range flags.
 
     The block is cut where the weight's rows end; each piece goes to the vector kernel.
     """
     cdef double s = 0.0
     cdef Py_ssize_t i = lo, seg_end, row, wofs
+    cdef Py_ssize_t size = 8 if p.f64 else 4
+    cdef const Layout* lay = p.lay
     cdef fb_seg seg
     seg.w = NULL
     seg.wstep = 0
-    seg.gscale = g
-    seg.want_sum = want_sum
+    seg.gscale = p.g
+    seg.want_sum = p.want_sum
     flags[0] = 0
     while i < hi:
         seg_end = hi
-        if w != NULL:
+        if p.w != NULL:
             # the part of one weight row inside this block
             row = i // lay.row_len
             seg_end = min(hi, (row + 1) * lay.row_len)
             wofs = _row_start(lay, row) + (i - row * lay.row_len) * lay.row_step
-            seg.w = w + wofs
+            seg.w = p.w + wofs * size
             seg.wstep = lay.row_step
         seg.n = seg_end - i
-        seg.x = x + i
-        seg.t = t + i
-        seg.loss = loss_out + i if loss_out != NULL else NULL
-        seg.grad = grad_out + i if grad_out != NULL else NULL
-        seg.gvec = gvec + i if gvec != NULL else NULL
-        if real is float:
-            s += fb_seg_f32(&seg, flags)
-        else:
+        seg.x = p.x + i * size
+        seg.t = p.t + i * size
+        seg.loss = p.loss + i * size if p.loss != NULL else NULL
+        seg.grad = p.grad + i * size if p.grad != NULL else NULL
+        seg.gvec = p.gvec + i * size if p.gvec != NULL else NULL
+        if p.f64:
             s += fb_seg_f64(&seg, flags)
+        else:
+            s += fb_seg_f32(&seg, flags)
         i = seg_end
     return s
 
 
-cdef inline const real* _in(const real[::1] a) noexcept:
-    # an empty buffer stands for "absent"
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-cdef inline real* _out(real[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
-
-
-def bce_pass(
-    const real[::1] x, const real[::1] t, const real[::1] w,
-    Py_ssize_t row_len, Py_ssize_t row_step,
-    const Py_ssize_t[::1] div, const Py_ssize_t[::1] mod, const Py_ssize_t[::1] stride,
-    real[::1] loss_out, real[::1] grad_out, const real[::1] gvec,
-    double g, double gdiv, bint want_sum, int num_threads,
-):
-    """One pass over the data; returns the float64 sum of the (weighted) element losses.
-
-    Empty arrays stand for "absent": no weight, no element-loss output, no gradient output,
-    scalar grad_output ``g``. ``want_sum`` asks for the loss sum (0.0 is returned otherwise).
-    Raises ValueError, with torch's message, when an input or target element is outside
-    [0, 1] or NaN; the outputs' contents are then unspecified.
-    """
-    cdef Py_ssize_t n = x.shape[0]
+cdef double _run(const Pass* p, int nthreads) except? -1.0:
+    """All blocks, in parallel when worth it; the loss sum in block order. Raises ValueError
+    with torch's message when an input or target element is outside [0, 1] or NaN."""
+    cdef Py_ssize_t n = p.n
     cdef Py_ssize_t nblocks = (n + BLOCK - 1) // BLOCK
-    cdef Py_ssize_t b, k
-    cdef Layout lay
+    cdef Py_ssize_t b
     cdef double total = 0.0
     cdef int bad = 0
-    cdef int nthreads = num_threads
-    if t.shape[0] != n or (loss_out.shape[0] not in (0, n)) or (grad_out.shape[0] not in (0, n)):
-        raise ValueError("internal error: buffer lengths differ")
-    if gvec.shape[0] not in (0, n) or div.shape[0] > MAXDIMS:
-        raise ValueError("internal error: bad grad_output or weight layout")
+    cdef double one_sum
+    cdef int one_flag
     if nblocks == 0:
         return 0.0
-    lay.row_len = row_len
-    lay.row_step = row_step
-    lay.nouter = div.shape[0]
-    for k in range(lay.nouter):
-        lay.div[k] = div[k]
-        lay.mod[k] = mod[k]
-        lay.stride[k] = stride[k]
-
-    cdef const real* px = _in(x)
-    cdef const real* pt = _in(t)
-    cdef const real* pw = _in(w)
-    cdef real* pl = _out(loss_out)
-    cdef real* pg = _out(grad_out)
-    cdef const real* pgv = _in(gvec)
-    cdef double* partial = <double*>malloc(nblocks * sizeof(double))
-    cdef int* flags = <int*>malloc(nblocks * sizeof(int))
-    if partial == NULL or flags == NULL:
-        free(partial)
-        free(flags)
-        raise MemoryError()
-
     if n < PARALLEL_MIN or nthreads < 1:
         nthreads = 1
     if nthreads > nblocks:
         nthreads = <int>nblocks
-    with nogil:
-        if nthreads > 1:
-            for b in prange(nblocks, schedule="static", num_threads=nthreads):
-                partial[b] = _block(px, pt, pw, &lay, pl, pg, pgv, g / gdiv, want_sum,
-                                    b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
-        else:
+    if nblocks == 1:
+        with nogil:
+            total = _block(p, 0, n, &bad)
+    else:
+        partial = <double*>malloc(nblocks * sizeof(double))
+        flags = <int*>malloc(nblocks * sizeof(int))
+        if partial == NULL or flags == NULL:
+            free(partial)
+            free(flags)
+            raise MemoryError()
+        with nogil:
+            if nthreads > 1:
+                for b in prange(nblocks, schedule="static", num_threads=nthreads):
+                    partial[b] = _block(p, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
+            else:
+                for b in range(nblocks):
+                    partial[b] = _block(p, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
+            # fixed order, whatever the thread count
             for b in range(nblocks):
-                partial[b] = _block(px, pt, pw, &lay, pl, pg, pgv, g / gdiv, want_sum,
-                                    b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
-        # fixed order, whatever the thread count
-        for b in range(nblocks):
-            total += partial[b]
-            bad |= flags[b]
-    free(partial)
-    free(flags)
+                total += partial[b]
+                bad |= flags[b]
+        free(partial)
+        free(flags)
     if bad & 1:
         raise ValueError("all elements of input should be between 0 and 1")
     if bad & 2:
         raise ValueError("all elements of target should be between 0 and 1")
+    return total
+
+
+cdef class _Buf:
+    """A C-contiguous buffer's pointer, held for the duration of a call."""
+    cdef Py_buffer view
+    cdef bint held
+
+    def __cinit__(self, obj, bint writable=False):
+        flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
+        PyObject_GetBuffer(obj, &self.view, flags)
+        self.held = True
+
+    def __dealloc__(self):
+        if self.held:
+            PyBuffer_Release(&self.view)
+
+
+cdef inline int _kind(const Py_buffer* v) noexcept:
+    # 0 float32, 1 float64, -1 anything else (native byte order only)
+    cdef const char* f = v.format
+    if f[0] == b"@" or f[0] == b"=" or f[0] == b"<":
+        f += 1
+    if f[1] != 0:
+        return -1
+    if f[0] == b"f" and v.itemsize == 4:
+        return 0
+    if f[0] == b"d" and v.itemsize == 8:
+        return 1
+    return -1
+
+
+def bce_pass(
+    x, t, w, Py_ssize_t row_len, Py_ssize_t row_step,
+    const Py_ssize_t[::1] div, const Py_ssize_t[::1] mod, const Py_ssize_t[::1] stride,
+    loss_out, grad_out, gvec, double g, double gdiv, bint want_sum, int num_threads,
+):
+    """One pass over the data; returns the float64 sum of the (weighted) element losses.
+
+    Arrays are C-contiguous float32 or float64, all of one dtype; ``None`` stands for an
+    absent weight, per-element loss output, gradient output or per-element grad_output (the
+    scalar ``g`` is used then). ``want_sum`` asks for the loss sum (0.0 is returned
+    otherwise). Raises ValueError, with torch's message, when an input or target element is
+    outside [0, 1] or NaN; the outputs' contents are then unspecified.
+    """
+    cdef Layout lay
+    cdef Pass p
+    cdef int k
+    bx, bt = _Buf(x), _Buf(t)
+    bw = None if w is None else _Buf(w)
+    bl = None if loss_out is None else _Buf(loss_out, True)
+    bg = None if grad_out is None else _Buf(grad_out, True)
+    bv = None if gvec is None else _Buf(gvec)
+    p.f64 = _kind(&(<_Buf>bx).view)
+    p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
+    for buf in (bt, bw, bl, bg, bv):
+        # the weight is compact (its layout says how it is read); the rest are input-sized
+        if buf is not None and (
+            _kind(&(<_Buf>buf).view) != p.f64
+            or (buf is not bw and (<_Buf>buf).view.len != (<_Buf>bx).view.len)
+        ):
+            raise ValueError("internal error: buffers of different dtypes or lengths")
+    if p.f64 < 0 or div.shape[0] > MAXDIMS:
+        raise ValueError("internal error: bad dtype or weight layout")
+    lay.row_len = row_len
+    lay.row_step = row_step
+    lay.nouter = div.shape[0]
+    last = (row_len - 1) * row_step  # the largest weight index the layout can reach
+    for k in range(lay.nouter):
+        lay.div[k] = div[k]
+        lay.mod[k] = mod[k]
+        lay.stride[k] = stride[k]
+        last += (mod[k] - 1) * stride[k]
+    if bw is not None and p.n > 0 and (
+        row_len < 1 or last * (<_Buf>bx).view.itemsize >= (<_Buf>bw).view.len
+    ):
+        raise ValueError("internal error: weight layout reaches past the weight")
+    p.x = <const char*>(<_Buf>bx).view.buf
+    p.t = <const char*>(<_Buf>bt).view.buf
+    p.w = NULL if bw is None else <const char*>(<_Buf>bw).view.buf
+    p.lay = &lay
+    p.loss = NULL if bl is None else <char*>(<_Buf>bl).view.buf
+    p.grad = NULL if bg is None else <char*>(<_Buf>bg).view.buf
+    p.gvec = NULL if bv is None else <const char*>(<_Buf>bv).view.buf
+    p.g = g / gdiv
+    p.want_sum = want_sum
+    return _run(&p, num_threads)
+
+
+def quick(x, t, int reduction, grad_out, int num_threads):
+    """Fast path for plain arrays: unweighted loss (and gradient into ``grad_out`` if given).
+
+    ``x`` and ``t``: C-contiguous native float32/float64 of one dtype and shape (checked
+    here). reduction 1 mean, 2 sum: returns the loss as a float. Returns None when the
+    arrays do not qualify, so the caller takes the general path.
+    """
+    cdef Pass p
+    cdef Layout lay
+    try:
+        bx, bt = _Buf(x), _Buf(t)
+    except (BufferError, TypeError, ValueError):
+        return None
+    p.f64 = _kind(&(<_Buf>bx).view)
+    if p.f64 < 0 or _kind(&(<_Buf>bt).view) != p.f64 or (<_Buf>bx).view.ndim != (<_Buf>bt).view.ndim:
+        return None
+    for k in range((<_Buf>bx).view.ndim):
+        if (<_Buf>bx).view.shape[k] != (<_Buf>bt).view.shape[k]:
+            return None
+    p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
+    p.x = <const char*>(<_Buf>bx).view.buf
+    p.t = <const char*>(<_Buf>bt).view.buf
+    p.w = NULL
+    p.lay = &lay
+    p.loss = NULL
+    p.grad = NULL
+    p.gvec = NULL
+    p.g = 1.0 / p.n if (reduction == 1 and p.n > 0) else 1.0
+    p.want_sum = 1
+    bg = None
+    if grad_out is not None:
+        bg = _Buf(grad_out, True)
+        p.grad = <char*>(<_Buf>bg).view.buf
+    total = _run(&p, num_threads)
+    if reduction == 1:
+        return total / p.n if p.n > 0 else float("nan")
     return total
 
 

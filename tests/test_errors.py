@@ -205,3 +205,16 @@ def test_bad_grad_output():
         fastbce.binary_cross_entropy_grad(x, x, grad_output="one")
     with pytest.raises(TypeError, match="grad_output"):
         fastbce.binary_cross_entropy_grad(x, x, grad_output=1j)
+
+
+def test_kernel_refuses_an_inconsistent_weight_layout():
+    # the Python layer never builds one; the kernel still checks before reading memory
+    from fastbce import _kernels
+
+    x = np.full(10, 0.5)
+    w = np.ones(3)
+    empty = np.empty(0, np.intp)
+    with pytest.raises(ValueError, match="weight layout"):
+        _kernels.bce_pass(x, x, w, 10, 1, empty, empty, empty, None, None, None, 1.0, 1.0, True, 1)
+    with pytest.raises(ValueError, match="different dtypes or lengths"):
+        _kernels.bce_pass(x, x[:5], None, 10, 0, empty, empty, empty, None, None, None, 1.0, 1.0, True, 1)
