@@ -37,10 +37,10 @@ cdef extern from "_simd.h" nogil:
 # block size -- not the thread count -- fixes the rounding: results are the same bits for
 # any number of threads.
 cdef enum:
-    BLOCK = 16384
+    BLOCK = 8192
     # Below this many elements the loop runs on the calling thread: starting a team costs
     # more than it saves.
-    PARALLEL_MIN = 4 * BLOCK
+    PARALLEL_MIN = 2 * BLOCK
     # numpy.ndim never exceeds 64 (NPY_MAXDIMS in NumPy 2)
     MAXDIMS = 64
 
