@@ -16,8 +16,6 @@ REDUCTIONS = ("none", "mean", "sum")
 # input-sized) so that the kernel's rows stay long enough to amortise their set-up.
 _TILE_MIN = 4096
 
-_INTP_EMPTY = np.empty(0, dtype=np.intp)
-
 
 def as_real_array(obj, name):
     """``obj`` as an ndarray of a real (bool, integer or float) dtype, or a clear error."""
@@ -141,12 +139,25 @@ def check_reduction(reduction):
     return reduction
 
 
+def check_label_smoothing(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"label_smoothing must be a float in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {value!r}")
+    return float(value)
+
+
 class Problem:
     """Inputs coerced and checked once; runs the compiled pass for every public function."""
 
-    def __init__(self, input, target, weight, reduction, num_threads):
+    def __init__(
+        self, input, target, weight, reduction, num_threads, *,
+        logits=False, pos_weight=None, label_smoothing=0.0,
+    ):
         self.reduction = check_reduction(reduction)
         self.num_threads = resolve_num_threads(num_threads)
+        self.logits = logits
+        self.label_smoothing = check_label_smoothing(label_smoothing)
         a = as_real_array(input, "input")
         b = as_real_array(target, "target")
         if b.shape != a.shape:
@@ -161,28 +172,30 @@ class Problem:
         self.t = _flat(b, self.cdt)
         self.n = self.x.shape[0]
         self.sources = [self.x, self.t]
-        if weight is None:
-            self.w = None
-            self.layout = (max(self.n, 1), 0, _INTP_EMPTY, _INTP_EMPTY, _INTP_EMPTY)
-            return
-        wa = as_real_array(weight, "weight")
+        self.w, self.w_layout = self._broadcast_operand(weight, "weight")
+        self.pw, self.pw_layout = self._broadcast_operand(pos_weight, "pos_weight")
+
+    def _broadcast_operand(self, value, name):
+        """A weight-like array: compact copy in the computation dtype, and its layout."""
+        if value is None:
+            return None, None
+        wa = as_real_array(value, name)
         try:
-            fits = np.broadcast_shapes(wa.shape, a.shape) == a.shape
+            fits = np.broadcast_shapes(wa.shape, self.shape) == self.shape
         except ValueError:
             fits = False
         if not fits:
-            raise ValueError(f"weight shape {wa.shape} does not broadcast to input shape {a.shape}")
-        self.w = _flat(wa, self.cdt)
-        self.sources.append(self.w)
-        row_len, row_step, div, mod, stride = weight_layout(wa.shape, a.shape)
+            raise ValueError(f"{name} shape {wa.shape} does not broadcast to input shape {self.shape}")
+        flat = _flat(wa, self.cdt)
+        row_len, row_step, div, mod, stride = weight_layout(wa.shape, self.shape)
         if not div and row_step == 1 and row_len < _TILE_MIN and self.n > row_len:
             # a short periodic weight (per-column): tile it so rows are long
             reps = -(-_TILE_MIN // row_len)
-            self.w = np.tile(self.w, reps)
+            flat = np.tile(flat, reps)
             row_len *= reps
-        self.layout = (row_len, row_step) + tuple(
-            np.asarray(v, dtype=np.intp) for v in (div, mod, stride)
-        )
+        self.sources.append(flat)
+        layout = (row_len, row_step) + tuple(np.asarray(v, dtype=np.intp) for v in (div, mod, stride))
+        return flat, layout
 
     def grad_output(self, grad_output):
         """(scalar g, flat per-element array or empty) for the kernel."""
@@ -199,14 +212,16 @@ class Problem:
         self.sources.append(gvec)
         return 1.0, gvec
 
-    def run(self, loss=None, grad=None, g=1.0, gvec=None, want_sum=False):
+    def run(self, loss=None, grad=None, g=1.0, gvec=None, want_sum=False, hess=None):
         gdiv = float(self.n) if (self.reduction == "mean" and self.n) else 1.0
         return _kernels.bce_pass(
-            self.x, self.t, self.w, *self.layout,
+            self.x, self.t, self.w, self.w_layout,
             None if loss is None else loss.flat,
             None if grad is None else grad.flat,
-            gvec,
-            g, gdiv, want_sum, self.num_threads,
+            gvec, g, gdiv, want_sum, self.num_threads,
+            logits=self.logits, label_smoothing=self.label_smoothing,
+            pos_weight=self.pw, pw_layout=self.pw_layout,
+            hess_out=None if hess is None else hess.flat,
         )
 
     def check_scalar_out(self, out, name):

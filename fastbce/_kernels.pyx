@@ -28,6 +28,11 @@ cdef extern from "_simd.h" nogil:
         const void* gvec
         double gscale
         int want_sum
+        int logits
+        double ls
+        const void* pw
+        Py_ssize_t pwstep
+        void* hess
     double fb_seg_f32(const fb_seg* s, int* flags)
     double fb_seg_f64(const fb_seg* s, int* flags)
     int fb_select_isa(const char* name)
@@ -109,6 +114,11 @@ cdef struct Pass:
     const char* gvec          # per-element upstream gradient
     double g                  # scalar upstream gradient, already divided by N for "mean"
     int want_sum
+    int logits                # 0: probabilities, 1: logits
+    double ls                 # label smoothing
+    const char* pw            # logits: positive-class weight, read through pwlay
+    const Layout* pwlay
+    char* hess                # logits: per-element second derivative
 
 
 cdef double _block(const Pass* p, Py_ssize_t lo, Py_ssize_t hi, int* flags) noexcept nogil:
@@ -117,29 +127,39 @@ cdef double _block(const Pass* p, Py_ssize_t lo, Py_ssize_t hi, int* flags) noex
     The block is cut where the weight's rows end; each piece goes to the vector kernel.
     """
     cdef double s = 0.0
-    cdef Py_ssize_t i = lo, seg_end, row, wofs
+    cdef Py_ssize_t i = lo, seg_end, row
     cdef Py_ssize_t size = 8 if p.f64 else 4
     cdef const Layout* lay = p.lay
+    cdef const Layout* pwl = p.pwlay
     cdef fb_seg seg
     seg.w = NULL
     seg.wstep = 0
+    seg.pw = NULL
+    seg.pwstep = 0
     seg.gscale = p.g
     seg.want_sum = p.want_sum
+    seg.logits = p.logits
+    seg.ls = p.ls
     flags[0] = 0
     while i < hi:
+        # a segment ends where this block, a weight row or a pos_weight row ends
         seg_end = hi
         if p.w != NULL:
-            # the part of one weight row inside this block
             row = i // lay.row_len
-            seg_end = min(hi, (row + 1) * lay.row_len)
-            wofs = _row_start(lay, row) + (i - row * lay.row_len) * lay.row_step
-            seg.w = p.w + wofs * size
+            seg_end = min(seg_end, (row + 1) * lay.row_len)
+            seg.w = p.w + (_row_start(lay, row) + (i - row * lay.row_len) * lay.row_step) * size
             seg.wstep = lay.row_step
+        if p.pw != NULL:
+            row = i // pwl.row_len
+            seg_end = min(seg_end, (row + 1) * pwl.row_len)
+            seg.pw = p.pw + (_row_start(pwl, row) + (i - row * pwl.row_len) * pwl.row_step) * size
+            seg.pwstep = pwl.row_step
         seg.n = seg_end - i
         seg.x = p.x + i * size
         seg.t = p.t + i * size
         seg.loss = p.loss + i * size if p.loss != NULL else NULL
         seg.grad = p.grad + i * size if p.grad != NULL else NULL
+        seg.hess = p.hess + i * size if p.hess != NULL else NULL
         seg.gvec = p.gvec + i * size if p.gvec != NULL else NULL
         if p.f64:
             s += fb_seg_f64(&seg, flags)
@@ -189,6 +209,8 @@ cdef double _run(const Pass* p, int nthreads) except? -1.0:
         free(partial)
         free(flags)
     if bad & 1:
+        if p.logits:
+            raise ValueError("input (logits) contains NaN")
         raise ValueError("all elements of input should be between 0 and 1")
     if bad & 2:
         raise ValueError("all elements of target should be between 0 and 1")
@@ -224,60 +246,81 @@ cdef inline int _kind(const Py_buffer* v) noexcept:
     return -1
 
 
-def bce_pass(
-    x, t, w, Py_ssize_t row_len, Py_ssize_t row_step,
-    const Py_ssize_t[::1] div, const Py_ssize_t[::1] mod, const Py_ssize_t[::1] stride,
-    loss_out, grad_out, gvec, double g, double gdiv, bint want_sum, int num_threads,
-):
-    """One pass over the data; returns the float64 sum of the (weighted) element losses.
-
-    Arrays are C-contiguous float32 or float64, all of one dtype; ``None`` stands for an
-    absent weight, per-element loss output, gradient output or per-element grad_output (the
-    scalar ``g`` is used then). ``want_sum`` asks for the loss sum (0.0 is returned
-    otherwise). Raises ValueError, with torch's message, when an input or target element is
-    outside [0, 1] or NaN; the outputs' contents are then unspecified.
-    """
-    cdef Layout lay
-    cdef Pass p
-    cdef int k
-    bx, bt = _Buf(x), _Buf(t)
-    bw = None if w is None else _Buf(w)
-    bl = None if loss_out is None else _Buf(loss_out, True)
-    bg = None if grad_out is None else _Buf(grad_out, True)
-    bv = None if gvec is None else _Buf(gvec)
-    p.f64 = _kind(&(<_Buf>bx).view)
-    p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
-    for buf in (bt, bw, bl, bg, bv):
-        # the weight is compact (its layout says how it is read); the rest are input-sized
-        if buf is not None and (
-            _kind(&(<_Buf>buf).view) != p.f64
-            or (buf is not bw and (<_Buf>buf).view.len != (<_Buf>bx).view.len)
-        ):
-            raise ValueError("internal error: buffers of different dtypes or lengths")
-    if p.f64 < 0 or div.shape[0] > MAXDIMS:
-        raise ValueError("internal error: bad dtype or weight layout")
+cdef _fill_layout(Layout* lay, layout, _Buf buf, Py_ssize_t n, Py_ssize_t itemsize):
+    """Copy (row_len, row_step, div, mod, stride) into ``lay``; refuse one that would read
+    past ``buf``."""
+    cdef const Py_ssize_t[::1] div
+    cdef const Py_ssize_t[::1] mod
+    cdef const Py_ssize_t[::1] stride
+    row_len, row_step, div, mod, stride = layout
+    if div.shape[0] > MAXDIMS or mod.shape[0] != div.shape[0] or stride.shape[0] != div.shape[0]:
+        raise ValueError("internal error: bad weight layout")
     lay.row_len = row_len
     lay.row_step = row_step
     lay.nouter = div.shape[0]
-    last = (row_len - 1) * row_step  # the largest weight index the layout can reach
+    last = (row_len - 1) * row_step  # the largest index the layout can reach
     for k in range(lay.nouter):
         lay.div[k] = div[k]
         lay.mod[k] = mod[k]
         lay.stride[k] = stride[k]
         last += (mod[k] - 1) * stride[k]
-    if bw is not None and p.n > 0 and (
-        row_len < 1 or last * (<_Buf>bx).view.itemsize >= (<_Buf>bw).view.len
-    ):
+    if n > 0 and (row_len < 1 or last * itemsize >= buf.view.len):
         raise ValueError("internal error: weight layout reaches past the weight")
+
+
+def bce_pass(
+    x, t, w, w_layout, loss_out, grad_out, gvec, double g, double gdiv, bint want_sum,
+    int num_threads, *, bint logits=False, double label_smoothing=0.0, pos_weight=None,
+    pw_layout=None, hess_out=None,
+):
+    """One pass over the data; returns the float64 sum of the (weighted) element losses.
+
+    Arrays are C-contiguous float32 or float64, all of one dtype; ``None`` stands for an
+    absent weight, per-element loss output, gradient output or per-element grad_output (the
+    scalar ``g`` is used then). Weights are compact and read through their layouts,
+    ``(row_len, row_step, div, mod, stride)`` (see ``fastbce._bce.weight_layout``).
+    ``want_sum`` asks for the loss sum (0.0 is returned otherwise). Raises ValueError, with
+    torch's message, when an input element is outside [0, 1] (probabilities) or NaN, or a
+    target element is outside [0, 1]; the outputs' contents are then unspecified.
+    """
+    cdef Layout lay, pwlay
+    cdef Pass p
+    bx, bt = _Buf(x), _Buf(t)
+    bw = None if w is None else _Buf(w)
+    bpw = None if pos_weight is None else _Buf(pos_weight)
+    bl = None if loss_out is None else _Buf(loss_out, True)
+    bg = None if grad_out is None else _Buf(grad_out, True)
+    bh = None if hess_out is None else _Buf(hess_out, True)
+    bv = None if gvec is None else _Buf(gvec)
+    p.f64 = _kind(&(<_Buf>bx).view)
+    if p.f64 < 0:
+        raise ValueError("internal error: input is neither float32 nor float64")
+    p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
+    for buf in (bt, bw, bpw, bl, bg, bh, bv):
+        # weights are compact (their layouts say how they are read); the rest input-sized
+        if buf is not None and (
+            _kind(&(<_Buf>buf).view) != p.f64
+            or (buf is not bw and buf is not bpw and (<_Buf>buf).view.len != (<_Buf>bx).view.len)
+        ):
+            raise ValueError("internal error: buffers of different dtypes or lengths")
+    if bw is not None:
+        _fill_layout(&lay, w_layout, bw, p.n, (<_Buf>bx).view.itemsize)
+    if bpw is not None:
+        _fill_layout(&pwlay, pw_layout, bpw, p.n, (<_Buf>bx).view.itemsize)
     p.x = <const char*>(<_Buf>bx).view.buf
     p.t = <const char*>(<_Buf>bt).view.buf
     p.w = NULL if bw is None else <const char*>(<_Buf>bw).view.buf
     p.lay = &lay
+    p.pw = NULL if bpw is None else <const char*>(<_Buf>bpw).view.buf
+    p.pwlay = &pwlay
     p.loss = NULL if bl is None else <char*>(<_Buf>bl).view.buf
     p.grad = NULL if bg is None else <char*>(<_Buf>bg).view.buf
+    p.hess = NULL if bh is None else <char*>(<_Buf>bh).view.buf
     p.gvec = NULL if bv is None else <const char*>(<_Buf>bv).view.buf
     p.g = g / gdiv
     p.want_sum = want_sum
+    p.logits = logits
+    p.ls = label_smoothing
     return _run(&p, num_threads)
 
 
@@ -310,6 +353,11 @@ def quick(x, t, int reduction, grad_out, int num_threads):
     p.gvec = NULL
     p.g = 1.0 / p.n if (reduction == 1 and p.n > 0) else 1.0
     p.want_sum = 1
+    p.logits = 0
+    p.ls = 0.0
+    p.pw = NULL
+    p.pwlay = &lay
+    p.hess = NULL
     bg = None
     if grad_out is not None:
         bg = _Buf(grad_out, True)

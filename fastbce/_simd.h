@@ -27,6 +27,20 @@ typedef uint64_t fb_u64x4 __attribute__((vector_size(32)));
 #define FB_SEL(T, mask, a, b) \
     ((T)(((mask) & (__typeof__(mask))(a)) | (~(mask) & (__typeof__(mask))(b))))
 
+/* V = the first rem (1 ... N) elements of type T at p + i, zero-padded to N lanes */
+#define FB_LOAD(T, N, V, p, i, rem)                                      \
+    do {                                                                 \
+        if ((rem) == (N)) {                                              \
+            memcpy(&(V), (const T*)(p) + (i), sizeof(V));                \
+        } else {                                                         \
+            T buf_[N] = {0};                                             \
+            memcpy(buf_, (const T*)(p) + (i), (size_t)(rem) * sizeof(T)); \
+            memcpy(&(V), buf_, sizeof(V));                               \
+        }                                                                \
+    } while (0)
+#define FB_LANES8 ((fb_i32x8){0, 1, 2, 3, 4, 5, 6, 7})
+#define FB_LANES4 ((fb_i64x4){0, 1, 2, 3})
+
 /* torch's gradient denominator floor: 1e-12 as a float32, for every dtype */
 #define FB_GRAD_EPS_F 9.99999996e-13f
 #define FB_GRAD_EPS_D ((double)9.99999996e-13f)
@@ -70,6 +84,11 @@ typedef struct {
     const void* gvec;   /* NULL: the scalar gscale is the upstream gradient */
     double gscale;      /* upstream gradient, already divided by N for "mean" */
     int want_sum;
+    int logits;         /* 0: input holds probabilities, 1: logits */
+    double ls;          /* label smoothing: t' = t (1 - ls) + ls / 2 */
+    const void* pw;     /* logits only: NULL, or the positive-class weight */
+    ptrdiff_t pwstep;   /* 0: pw[0] for every element, 1: pw[i] */
+    void* hess;         /* logits only: NULL, or where the second derivative goes */
 } fb_seg;
 
 #define FB_ISA(name) name##_baseline

@@ -115,71 +115,133 @@ static inline fb_f32x8 FB_ISA(join_f32)(fb_f32x8 q, fb_f64x4 c0, fb_f64x4 c1)
     return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
 }
 
+/* e^y for y <= 0, y = k ln2 + r, |r| <= ln2 / 2, e^r by its Taylor polynomial to r^7
+ * (5e-9 relative); 2^k applied in two halves so subnormal results round correctly; 0 below
+ * e^-150 */
+static inline fb_f32x8 FB_ISA(exp_neg_f32)(fb_f32x8 y)
+{
+    y = FB_ISA(max_f32)(y, FB_SPLAT8(-150.0f));
+    fb_f32x8 kf = (y * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  /* round: 1.5 * 2^23 */
+    fb_f32x8 r = (y - kf * 0.693359375f) + kf * 2.12194440e-4f;          /* ln2 split as in log */
+    fb_f32x8 p = r * (1.0f / 5040) + (1.0f / 720);
+    p = p * r + (1.0f / 120);
+    p = p * r + (1.0f / 24);
+    p = p * r + (1.0f / 6);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    fb_u32x8 u = (fb_u32x8)(-__builtin_convertvector(kf, fb_i32x8));  /* -k >= 0 */
+    fb_u32x8 h = u >> 1;
+    return p * (fb_f32x8)((127u - h) << 23) * (fb_f32x8)((127u - (u - h)) << 23);
+}
+
+/* the logits family at one vector: loss, d loss / dx and d2 loss / dx2 per element,
+ * a = pw t + 1 - t the positive-class weighting (1 without pos_weight):
+ *   loss = (1 - t) x + a' softplus(-x), a' = 1 + (pw - 1) t
+ *   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
+ * softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x */
+typedef struct {
+    fb_f32x8 loss, grad, hess;
+} FB_ISA(logit_f32);
+
+static inline __attribute__((always_inline)) FB_ISA(logit_f32) FB_ISA(logit_math_f32)(
+    fb_f32x8 x, fb_f32x8 t, fb_f32x8 pw, const int PW, const int LOSS, const int GRAD, const int HESS)
+{
+    FB_ISA(logit_f32) o;
+    fb_f32x8 e = FB_ISA(exp_neg_f32)((fb_f32x8)((fb_i32x8)x | (fb_i32x8)FB_SPLAT8(-0.0f)));
+    fb_f32x8 v = 1.0f + e;
+    fb_f32x8 pt = PW ? pw * t : t;
+    fb_f32x8 a = PW ? pt + 1.0f - t : FB_SPLAT8(1.0f);
+    if (LOSS) {
+        fb_f32x8 sp = FB_ISA(max_f32)(-x, FB_SPLAT8(0.0f)) + FB_ISA(log_f32)(v, (1.0f - v) + e, 1);
+        fb_f32x8 lw = PW ? (pw - 1.0f) * t + 1.0f : FB_SPLAT8(1.0f);
+        o.loss = (1.0f - t) * x + lw * sp;
+    }
+    if (GRAD || HESS) {
+        fb_f32x8 r = 1.0f / v;
+        fb_i32x8 pos = x >= 0.0f;
+        fb_f32x8 sig = FB_SEL(fb_f32x8, pos, FB_SPLAT8(1.0f), e) * r;
+        fb_f32x8 omsig = FB_SEL(fb_f32x8, pos, e, FB_SPLAT8(1.0f)) * r;
+        /* a sig - pw t, written as (1 - t) - a (1 - sig) where sig is near 1: no cancellation */
+        o.grad = FB_SEL(fb_f32x8, pos, (1.0f - t) - a * omsig, a * sig - pt);
+        o.hess = a * sig * omsig;
+    }
+    return o;
+}
+
 typedef struct {
     fb_f64x4 sum0, sum1;
     fb_u32x8 rx, rt;
 } FB_ISA(acc_f32);
 
 /* one vector of 8 elements. LOSS: 0 none, 1 store, 2 sum; W: 0 none, 1 one weight, 2 per
- * element; GRAD: 0 none, 1 scalar upstream gradient, 2 per element. Constant arguments at
- * every call, so each combination compiles to its own branch-free loop. */
+ * element; GRAD: 0 none, 1 scalar upstream gradient, 2 per element; LOGITS: the family.
+ * Constant arguments at every call, so each combination compiles to its own loop. */
 static inline __attribute__((always_inline)) void FB_ISA(step_f32)(
     const fb_seg* s, ptrdiff_t i, int rem, FB_ISA(acc_f32)* a,
-    const int LOSS, const int W, const int GRAD)
+    const int LOSS, const int W, const int GRAD, const int LOGITS)
 {
-    const float* x = (const float*)s->x;
-    const float* t = (const float*)s->t;
-    const float* w = (const float*)s->w;
-    const float* gvec = (const float*)s->gvec;
-    fb_f32x8 xv, tv, wv = FB_SPLAT8(1.0f), gv = FB_SPLAT8(1.0f);
-    if (rem == 8) {
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&tv, t + i, sizeof tv);
-        if (W == 2)
-            memcpy(&wv, w + i, sizeof wv);
-        if (GRAD == 2)
-            memcpy(&gv, gvec + i, sizeof gv);
-    } else {
-        /* the last partial vector, padded with x = t = 0: a loss of exactly 0 */
-        float bx[8] = {0}, bt[8] = {0}, bw[8] = {0}, bg[8] = {0};
-        memcpy(bx, x + i, rem * sizeof(float));
-        memcpy(bt, t + i, rem * sizeof(float));
-        memcpy(&xv, bx, sizeof xv);
-        memcpy(&tv, bt, sizeof tv);
-        if (W == 2) {
-            memcpy(bw, w + i, rem * sizeof(float));
-            memcpy(&wv, bw, sizeof wv);
+    fb_f32x8 xv, tv, wv = FB_SPLAT8(1.0f), gv = FB_SPLAT8(1.0f), pwv = FB_SPLAT8(1.0f);
+    const int PW = LOGITS && s->pw != NULL;
+    /* the last partial vector is padded with zeros (x = t = 0: valid for both families) */
+    FB_LOAD(float, 8, xv, s->x, i, rem);
+    FB_LOAD(float, 8, tv, s->t, i, rem);
+    if (W == 2)
+        FB_LOAD(float, 8, wv, s->w, i, rem);
+    if (W == 1)
+        wv = FB_SPLAT8(((const float*)s->w)[0]);
+    if (GRAD == 2)
+        FB_LOAD(float, 8, gv, s->gvec, i, rem);
+    if (PW) {
+        if (s->pwstep)
+            FB_LOAD(float, 8, pwv, s->pw, i, rem);
+        else
+            pwv = FB_SPLAT8(((const float*)s->pw)[0]);
+    }
+    if (LOGITS)
+        a->rx |= (fb_u32x8)(xv != xv);  /* NaN logits */
+    else
+        a->rx = FB_ISA(range_f32)(a->rx, xv);
+    a->rt = FB_ISA(range_f32)(a->rt, tv);
+    if (s->ls != 0.0)
+        tv = tv * (float)(1.0 - s->ls) + (float)(0.5 * s->ls);
+    fb_f32x8 l = FB_SPLAT8(0.0f), q = FB_SPLAT8(0.0f);
+    if (LOGITS) {
+        FB_ISA(logit_f32) o = FB_ISA(logit_math_f32)(xv, tv, pwv, PW, LOSS, GRAD, s->hess != NULL);
+        l = o.loss;
+        q = o.grad;
+        if (s->hess != NULL) {
+            fb_f32x8 h = W ? o.hess * wv : o.hess;
+            memcpy((float*)s->hess + i, &h, rem * sizeof(float));
         }
-        if (GRAD == 2) {
-            memcpy(bg, gvec + i, rem * sizeof(float));
-            memcpy(&gv, bg, sizeof gv);
+    } else {
+        if (LOSS)
+            l = FB_ISA(loss_f32)(xv, tv);
+        if (GRAD) {
+            /* (x - t) / max(x (1 - x), eps) */
+#ifdef __FMA__
+            fb_f32x8 d = xv - xv * xv;  /* fused: x - x^2 rounded once */
+#else
+            fb_f32x8 d = (1.0f - xv) * xv;  /* torch's form; 1 - x is exact for x >= 1/2 */
+#endif
+            q = (xv - tv) / FB_ISA(max_f32)(d, FB_SPLAT8(FB_GRAD_EPS_F));
         }
     }
-    if (W == 1)
-        wv = FB_SPLAT8(w[0]);
-    a->rx = FB_ISA(range_f32)(a->rx, xv);
-    a->rt = FB_ISA(range_f32)(a->rt, tv);
     if (LOSS) {
-        fb_f32x8 l = FB_ISA(loss_f32)(xv, tv);
         if (W)
             l = l * wv;
         if (LOSS == 1) {
             memcpy((float*)s->loss + i, &l, rem * sizeof(float));
         } else {
+            if (rem < 8)  /* padding lanes out of the sum */
+                l = (fb_f32x8)((fb_i32x8)l & (FB_LANES8 < rem));
             a->sum0 += FB_ISA(lo_f64)(l);
             a->sum1 += FB_ISA(hi_f64)(l);
         }
     }
     if (GRAD) {
-        /* g * w * (x - t) / max(x (1 - x), eps), g already divided by N for "mean":
-         * the quotient in float32, the scaling by g * w in float64, one rounding each */
-#ifdef __FMA__
-        fb_f32x8 d = xv - xv * xv;  /* fused: x - x^2 rounded once */
-#else
-        fb_f32x8 d = (1.0f - xv) * xv;  /* torch's form; 1 - x is exact for x >= 1/2 */
-#endif
-        d = FB_ISA(max_f32)(d, FB_SPLAT8(FB_GRAD_EPS_F));
-        fb_f32x8 q = (xv - tv) / d;
+        /* times g * w, g already divided by N for "mean": the scaling in float64, so the
+         * float32 result is rounded once more at most */
         fb_f64x4 c0 = FB_SPLAT4D(s->gscale), c1 = c0;
         if (GRAD == 2) {
             c0 = FB_ISA(lo_f64)(gv);
@@ -195,18 +257,32 @@ static inline __attribute__((always_inline)) void FB_ISA(step_f32)(
 }
 
 static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
-    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD, const int LOGITS)
 {
     FB_ISA(acc_f32) a = {{0, 0, 0, 0}, {0, 0, 0, 0}, {0}, {0}};
     ptrdiff_t i = 0;
     for (; i + 8 <= s->n; i += 8)
-        FB_ISA(step_f32)(s, i, 8, &a, LOSS, W, GRAD);
+        FB_ISA(step_f32)(s, i, 8, &a, LOSS, W, GRAD, LOGITS);
     if (i < s->n)
-        FB_ISA(step_f32)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD);
-    for (int j = 0; j < 8; j++)
-        *flags |= (a.rx[j] > 0x3f800000u ? 1 : 0) | (a.rt[j] > 0x3f800000u ? 2 : 0);
+        FB_ISA(step_f32)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD, LOGITS);
+    for (int j = 0; j < 8; j++) {
+        *flags |= (LOGITS ? a.rx[j] != 0 : a.rx[j] > 0x3f800000u) ? 1 : 0;
+        *flags |= a.rt[j] > 0x3f800000u ? 2 : 0;
+    }
     fb_f64x4 acc = a.sum0 + a.sum1;
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+}
+
+static inline __attribute__((always_inline)) double FB_ISA(loop_prob_f32)(
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+{
+    return FB_ISA(loop_f32)(s, flags, LOSS, W, GRAD, 0);
+}
+
+static inline __attribute__((always_inline)) double FB_ISA(loop_logit_f32)(
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+{
+    return FB_ISA(loop_f32)(s, flags, LOSS, W, GRAD, 1);
 }
 
 /* ------------------------------------------------------------------ float64, 4 lanes */
@@ -266,6 +342,64 @@ static inline fb_f64x4 FB_ISA(loss_f64)(fb_f64x4 x, fb_f64x4 t)
     return (t - 1.0) * l1x - t * lx;
 }
 
+/* log(v + err) for v in [1, 2]: used for log1p(e) = log((1 + e) + err) */
+static inline fb_f64x4 FB_ISA(log_f64)(fb_f64x4 v, fb_f64x4 err)
+{
+    fb_f64x4 k;
+    fb_u64x4 inv;
+    fb_f64x4 f = (FB_ISA(split_f64)(v, &k, &inv) - 1.0) + err * (fb_f64x4)inv;
+    return FB_ISA(log_reduced_f64)(f, f / (2.0 + f), k);
+}
+
+/* as exp_neg_f32: Taylor to r^13 (2e-17 relative), 0 below e^-1100 */
+static inline fb_f64x4 FB_ISA(exp_neg_f64)(fb_f64x4 y)
+{
+    y = FB_ISA(max_f64)(y, FB_SPLAT4D(-1100.0));
+    fb_f64x4 big = y * 1.4426950408889634074 + 6755399441055744.0;  /* round: 1.5 * 2^52 */
+    fb_f64x4 kf = big - 6755399441055744.0;
+    fb_f64x4 r = (y - kf * 6.93147180369123816490e-01) - kf * 1.9082149292705877000e-10;
+    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0,
+                               1.0 / 3628800.0,    1.0 / 362880.0,    1.0 / 40320.0,
+                               1.0 / 5040.0,       1.0 / 720.0,       1.0 / 120.0,
+                               1.0 / 24.0,         1.0 / 6.0,         0.5, 1.0, 1.0};
+    fb_f64x4 p = FB_SPLAT4D(c[0]);
+    for (int j = 1; j < 14; j++)
+        p = p * r + c[j];
+    /* -k from the bits of the rounding constant's sum: exact, no 64-bit conversion */
+    fb_u64x4 u = (fb_u64x4)FB_SPLAT4D(6755399441055744.0) - (fb_u64x4)big;
+    fb_u64x4 h = u >> 1;
+    return p * (fb_f64x4)((1023u - h) << 52) * (fb_f64x4)((1023u - (u - h)) << 52);
+}
+
+typedef struct {
+    fb_f64x4 loss, grad, hess;
+} FB_ISA(logit_f64);
+
+/* as logit_math_f32 */
+static inline __attribute__((always_inline)) FB_ISA(logit_f64) FB_ISA(logit_math_f64)(
+    fb_f64x4 x, fb_f64x4 t, fb_f64x4 pw, const int PW, const int LOSS, const int GRAD, const int HESS)
+{
+    FB_ISA(logit_f64) o;
+    fb_f64x4 e = FB_ISA(exp_neg_f64)((fb_f64x4)((fb_i64x4)x | (fb_i64x4)FB_SPLAT4D(-0.0)));
+    fb_f64x4 v = 1.0 + e;
+    fb_f64x4 pt = PW ? pw * t : t;
+    fb_f64x4 a = PW ? pt + 1.0 - t : FB_SPLAT4D(1.0);
+    if (LOSS) {
+        fb_f64x4 sp = FB_ISA(max_f64)(-x, FB_SPLAT4D(0.0)) + FB_ISA(log_f64)(v, (1.0 - v) + e);
+        fb_f64x4 lw = PW ? (pw - 1.0) * t + 1.0 : FB_SPLAT4D(1.0);
+        o.loss = (1.0 - t) * x + lw * sp;
+    }
+    if (GRAD || HESS) {
+        fb_f64x4 r = 1.0 / v;
+        fb_i64x4 pos = x >= 0.0;
+        fb_f64x4 sig = FB_SEL(fb_f64x4, pos, FB_SPLAT4D(1.0), e) * r;
+        fb_f64x4 omsig = FB_SEL(fb_f64x4, pos, e, FB_SPLAT4D(1.0)) * r;
+        o.grad = FB_SEL(fb_f64x4, pos, (1.0 - t) - a * omsig, a * sig - pt);
+        o.hess = a * sig * omsig;
+    }
+    return o;
+}
+
 typedef struct {
     fb_f64x4 sum;
     fb_i64x4 rx, rt;
@@ -274,70 +408,89 @@ typedef struct {
 /* as step_f32, 4 elements */
 static inline __attribute__((always_inline)) void FB_ISA(step_f64)(
     const fb_seg* s, ptrdiff_t i, int rem, FB_ISA(acc_f64)* a,
-    const int LOSS, const int W, const int GRAD)
+    const int LOSS, const int W, const int GRAD, const int LOGITS)
 {
-    const double* x = (const double*)s->x;
-    const double* t = (const double*)s->t;
-    const double* w = (const double*)s->w;
-    const double* gvec = (const double*)s->gvec;
-    fb_f64x4 xv, tv, wv = FB_SPLAT4D(1.0), gv = FB_SPLAT4D(s->gscale);
-    if (rem == 4) {
-        memcpy(&xv, x + i, sizeof xv);
-        memcpy(&tv, t + i, sizeof tv);
-        if (W == 2)
-            memcpy(&wv, w + i, sizeof wv);
-        if (GRAD == 2)
-            memcpy(&gv, gvec + i, sizeof gv);
-    } else {
-        double bx[4] = {0}, bt[4] = {0}, bw[4] = {0}, bg[4] = {0};
-        memcpy(bx, x + i, rem * sizeof(double));
-        memcpy(bt, t + i, rem * sizeof(double));
-        memcpy(&xv, bx, sizeof xv);
-        memcpy(&tv, bt, sizeof tv);
-        if (W == 2) {
-            memcpy(bw, w + i, rem * sizeof(double));
-            memcpy(&wv, bw, sizeof wv);
+    fb_f64x4 xv, tv, wv = FB_SPLAT4D(1.0), gv = FB_SPLAT4D(s->gscale), pwv = FB_SPLAT4D(1.0);
+    const int PW = LOGITS && s->pw != NULL;
+    FB_LOAD(double, 4, xv, s->x, i, rem);
+    FB_LOAD(double, 4, tv, s->t, i, rem);
+    if (W == 2)
+        FB_LOAD(double, 4, wv, s->w, i, rem);
+    if (W == 1)
+        wv = FB_SPLAT4D(((const double*)s->w)[0]);
+    if (GRAD == 2)
+        FB_LOAD(double, 4, gv, s->gvec, i, rem);
+    if (PW) {
+        if (s->pwstep)
+            FB_LOAD(double, 4, pwv, s->pw, i, rem);
+        else
+            pwv = FB_SPLAT4D(((const double*)s->pw)[0]);
+    }
+    if (LOGITS)
+        a->rx |= (xv != xv);
+    else
+        a->rx |= ~((xv >= 0.0) & (xv <= 1.0));
+    a->rt |= ~((tv >= 0.0) & (tv <= 1.0));
+    if (s->ls != 0.0)
+        tv = tv * (1.0 - s->ls) + 0.5 * s->ls;
+    fb_f64x4 l = FB_SPLAT4D(0.0), q = FB_SPLAT4D(0.0);
+    if (LOGITS) {
+        FB_ISA(logit_f64) o = FB_ISA(logit_math_f64)(xv, tv, pwv, PW, LOSS, GRAD, s->hess != NULL);
+        l = o.loss;
+        q = o.grad;
+        if (s->hess != NULL) {
+            fb_f64x4 h = W ? o.hess * wv : o.hess;
+            memcpy((double*)s->hess + i, &h, rem * sizeof(double));
         }
-        if (GRAD == 2) {
-            memcpy(bg, gvec + i, rem * sizeof(double));
-            memcpy(&gv, bg, sizeof gv);
+    } else {
+        if (LOSS)
+            l = FB_ISA(loss_f64)(xv, tv);
+        if (GRAD) {
+            fb_f64x4 d = (1.0 - xv) * xv;  /* torch's form, no cancellation near x = 1 */
+            q = (xv - tv) / FB_ISA(max_f64)(d, FB_SPLAT4D(FB_GRAD_EPS_D));
         }
     }
-    if (W == 1)
-        wv = FB_SPLAT4D(w[0]);
-    a->rx |= ~((xv >= 0.0) & (xv <= 1.0));
-    a->rt |= ~((tv >= 0.0) & (tv <= 1.0));
     if (LOSS) {
-        fb_f64x4 l = FB_ISA(loss_f64)(xv, tv);
         if (W)
             l = l * wv;
-        if (LOSS == 1)
+        if (LOSS == 1) {
             memcpy((double*)s->loss + i, &l, rem * sizeof(double));
-        else
+        } else {
+            if (rem < 4)
+                l = (fb_f64x4)((fb_i64x4)l & (FB_LANES4 < rem));
             a->sum += l;
+        }
     }
     if (GRAD) {
-        fb_f64x4 d = (1.0 - xv) * xv;  /* torch's form, no cancellation near x = 1 */
-        d = FB_ISA(max_f64)(d, FB_SPLAT4D(FB_GRAD_EPS_D));
-        if (W)
-            gv = gv * wv;
-        fb_f64x4 gr = gv * (xv - tv) / d;
+        fb_f64x4 gr = (W ? gv * wv : gv) * q;
         memcpy((double*)s->grad + i, &gr, rem * sizeof(double));
     }
 }
 
 static inline __attribute__((always_inline)) double FB_ISA(loop_f64)(
-    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD, const int LOGITS)
 {
     FB_ISA(acc_f64) a = {{0, 0, 0, 0}, {0}, {0}};
     ptrdiff_t i = 0;
     for (; i + 4 <= s->n; i += 4)
-        FB_ISA(step_f64)(s, i, 4, &a, LOSS, W, GRAD);
+        FB_ISA(step_f64)(s, i, 4, &a, LOSS, W, GRAD, LOGITS);
     if (i < s->n)
-        FB_ISA(step_f64)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD);
+        FB_ISA(step_f64)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD, LOGITS);
     for (int j = 0; j < 4; j++)
         *flags |= (a.rx[j] ? 1 : 0) | (a.rt[j] ? 2 : 0);
     return (a.sum[0] + a.sum[1]) + (a.sum[2] + a.sum[3]);
+}
+
+static inline __attribute__((always_inline)) double FB_ISA(loop_prob_f64)(
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+{
+    return FB_ISA(loop_f64)(s, flags, LOSS, W, GRAD, 0);
+}
+
+static inline __attribute__((always_inline)) double FB_ISA(loop_logit_f64)(
+    const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD)
+{
+    return FB_ISA(loop_f64)(s, flags, LOSS, W, GRAD, 1);
 }
 
 /* ------------------------------------------------------------------ dispatch by mode */
@@ -348,10 +501,14 @@ static int FB_ISA(mode_grad)(const fb_seg* s) { return s->grad ? (s->gvec ? 2 : 
 
 static double FB_ISA(seg_f32)(const fb_seg* s, int* flags)
 {
-    FB_MODES(FB_ISA(loop_f32), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
+    if (s->logits)
+        FB_MODES(FB_ISA(loop_logit_f32), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
+    FB_MODES(FB_ISA(loop_prob_f32), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
 }
 
 static double FB_ISA(seg_f64)(const fb_seg* s, int* flags)
 {
-    FB_MODES(FB_ISA(loop_f64), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
+    if (s->logits)
+        FB_MODES(FB_ISA(loop_logit_f64), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
+    FB_MODES(FB_ISA(loop_prob_f64), s, flags, FB_ISA(mode_loss)(s), FB_ISA(mode_w)(s), FB_ISA(mode_grad)(s));
 }

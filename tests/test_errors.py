@@ -214,7 +214,11 @@ def test_kernel_refuses_an_inconsistent_weight_layout():
     x = np.full(10, 0.5)
     w = np.ones(3)
     empty = np.empty(0, np.intp)
+    layout = (10, 1, empty, empty, empty)
     with pytest.raises(ValueError, match="weight layout"):
-        _kernels.bce_pass(x, x, w, 10, 1, empty, empty, empty, None, None, None, 1.0, 1.0, True, 1)
+        _kernels.bce_pass(x, x, w, layout, None, None, None, 1.0, 1.0, True, 1)
+    with pytest.raises(ValueError, match="weight layout"):
+        _kernels.bce_pass(x, x, None, None, None, None, None, 1.0, 1.0, True, 1,
+                          logits=True, pos_weight=w, pw_layout=layout)
     with pytest.raises(ValueError, match="different dtypes or lengths"):
-        _kernels.bce_pass(x, x[:5], None, 10, 0, empty, empty, empty, None, None, None, 1.0, 1.0, True, 1)
+        _kernels.bce_pass(x, x[:5], None, None, None, None, None, 1.0, 1.0, True, 1)
