@@ -17,17 +17,27 @@ except ImportError as exc:  # pragma: no cover - only when run from an unbuilt s
 
 from ._api import (
     BCELoss,
+    BCEWithLogitsLoss,
     binary_cross_entropy,
     binary_cross_entropy_and_grad,
     binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_and_grad,
+    binary_cross_entropy_with_logits_grad,
+    binary_cross_entropy_with_logits_grad_hess,
 )
 from ._config import get_num_threads, set_num_threads, show_config
 
 __all__ = [
     "BCELoss",
+    "BCEWithLogitsLoss",
     "binary_cross_entropy",
     "binary_cross_entropy_and_grad",
     "binary_cross_entropy_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_and_grad",
+    "binary_cross_entropy_with_logits_grad",
+    "binary_cross_entropy_with_logits_grad_hess",
     "get_num_threads",
     "set_num_threads",
     "show_config",

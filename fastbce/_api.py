@@ -3,7 +3,7 @@
 import numpy as np
 
 from . import _kernels
-from ._bce import Out, Problem, check_reduction
+from ._bce import Out, Problem, check_label_smoothing, check_reduction
 from ._config import resolve_num_threads
 
 # reductions the fast path serves: plain C-contiguous float32/float64 arrays, no weight, no
@@ -37,6 +37,8 @@ _COMMON = """
     reduction : {"mean", "sum", "none"}
         "none" returns an array of ``input``'s shape; "mean" and "sum" return a NumPy scalar
         (``mean`` of an empty input is NaN, ``sum`` is 0). Sums accumulate in float64.
+    label_smoothing : float in [0, 1), default 0
+        Targets become ``t * (1 - label_smoothing) + label_smoothing / 2`` (Keras' rule).
     num_threads : int, optional
         Threads for this call. ``None`` uses ``fastbce.set_num_threads``'s value if set, else
         OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl limits). Small inputs always run
@@ -61,13 +63,41 @@ _LOSS = "loss_i = -w_i * (t_i * max(log x_i, -100) + (1 - t_i) * max(log(1 - x_i
 _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided by N for mean"
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean", *, num_threads=None, out=None):
-    if out is None and _quick_ok(input, target, weight, reduction):
+def binary_cross_entropy(
+    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None, out=None
+):
+    if out is None and label_smoothing == 0.0 and _quick_ok(input, target, weight, reduction):
         total = _kernels.quick(input, target, _QUICK[reduction], None, resolve_num_threads(num_threads))
         if total is not None:
             return input.dtype.type(total)
-    p = Problem(input, target, weight, reduction, num_threads)
-    if reduction == "none":
+    p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
+    return _loss(p, out)
+
+
+def binary_cross_entropy_grad(
+    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, grad_output=1.0,
+    num_threads=None, out=None,
+):
+    p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
+    return _grad(p, grad_output, out)
+
+
+def binary_cross_entropy_and_grad(
+    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None,
+    loss_out=None, grad_out=None,
+):
+    quick = loss_out is None and grad_out is None and label_smoothing == 0.0
+    if quick and _quick_ok(input, target, weight, reduction):
+        grad = np.empty_like(input, order="C")
+        total = _kernels.quick(input, target, _QUICK[reduction], grad, resolve_num_threads(num_threads))
+        if total is not None:
+            return input.dtype.type(total), grad
+    p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
+    return _loss_and_grad(p, loss_out, grad_out)
+
+
+def _loss(p, out):
+    if p.reduction == "none":
         loss = Out(out, p, "out")
         p.run(loss=loss)
         return loss.result()
@@ -75,33 +105,61 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean", *, num_th
     return p.reduced(p.run(want_sum=True), out)
 
 
-def binary_cross_entropy_grad(
-    input, target, weight=None, reduction="mean", *, grad_output=1.0, num_threads=None, out=None
-):
-    p = Problem(input, target, weight, reduction, num_threads)
+def _grad(p, grad_output, out):
     g, gvec = p.grad_output(grad_output)
     grad = Out(out, p, "out")
     p.run(grad=grad, g=g, gvec=gvec)
     return grad.result()
 
 
-def binary_cross_entropy_and_grad(
-    input, target, weight=None, reduction="mean", *, num_threads=None, loss_out=None, grad_out=None
-):
-    if loss_out is None and grad_out is None and _quick_ok(input, target, weight, reduction):
-        grad = np.empty_like(input, order="C")
-        total = _kernels.quick(input, target, _QUICK[reduction], grad, resolve_num_threads(num_threads))
-        if total is not None:
-            return input.dtype.type(total), grad
-    p = Problem(input, target, weight, reduction, num_threads)
+def _loss_and_grad(p, loss_out, grad_out):
     grad = Out(grad_out, p, "grad_out")
-    if reduction == "none":
+    if p.reduction == "none":
         loss = Out(loss_out, p, "loss_out")
         p.run(loss=loss, grad=grad)
         return loss.result(), grad.result()
     p.check_scalar_out(loss_out, "loss_out")
     total = p.run(grad=grad, want_sum=True)
     return p.reduced(total, loss_out), grad.result()
+
+
+def binary_cross_entropy_with_logits(
+    input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
+    num_threads=None, out=None,
+):
+    p = Problem(input, target, weight, reduction, num_threads, logits=True,
+                pos_weight=pos_weight, label_smoothing=label_smoothing)
+    return _loss(p, out)
+
+
+def binary_cross_entropy_with_logits_grad(
+    input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
+    grad_output=1.0, num_threads=None, out=None,
+):
+    p = Problem(input, target, weight, reduction, num_threads, logits=True,
+                pos_weight=pos_weight, label_smoothing=label_smoothing)
+    return _grad(p, grad_output, out)
+
+
+def binary_cross_entropy_with_logits_and_grad(
+    input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
+    num_threads=None, loss_out=None, grad_out=None,
+):
+    p = Problem(input, target, weight, reduction, num_threads, logits=True,
+                pos_weight=pos_weight, label_smoothing=label_smoothing)
+    return _loss_and_grad(p, loss_out, grad_out)
+
+
+def binary_cross_entropy_with_logits_grad_hess(
+    input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, num_threads=None,
+    grad_out=None, hess_out=None,
+):
+    p = Problem(input, target, weight, "none", num_threads, logits=True,
+                pos_weight=pos_weight, label_smoothing=label_smoothing)
+    grad = Out(grad_out, p, "grad_out")
+    hess = Out(hess_out, p, "hess_out")
+    p.run(grad=grad, hess=hess)
+    return grad.result(), hess.result()
 
 
 binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities and targets.
@@ -155,7 +213,79 @@ binary_cross_entropy_and_grad.__doc__ = f"""Loss and its gradient in one pass ov
 {_RAISES}"""
 
 
-class BCELoss:
+_LOGITS = """
+    input : array_like
+        Logits (any real value), any shape; the same dtype policy as the probability family.
+        NaN raises ValueError (torch accepts it silently); +-inf is allowed.
+    pos_weight : array_like, optional
+        Weight of the positive class, broadcast like ``weight`` (typically ``(C,)`` over the
+        last axis), never expanded to an input-sized temporary.
+"""
+
+_LOGIT_FORMULAS = """
+        loss = w * ((1 - t) * x + (1 + (pw - 1) * t) * softplus(-x))
+        grad = g * w * ((pw * t + 1 - t) * sigmoid(x) - pw * t), divided by N for mean
+        hess = w * (pw * t + 1 - t) * sigmoid(x) * (1 - sigmoid(x))
+
+    with softplus(-x) = max(-x, 0) + log1p(exp(-|x|)): finite for every finite logit."""
+
+binary_cross_entropy_with_logits.__doc__ = f"""Binary cross entropy on logits, like
+    ``torch.nn.functional.binary_cross_entropy_with_logits``::
+{_LOGIT_FORMULAS}
+{_COMMON}{_LOGITS}
+    out : ndarray, optional
+        As in ``binary_cross_entropy``.
+{_RAISES}"""
+
+binary_cross_entropy_with_logits_grad.__doc__ = f"""Gradient of the logits loss with respect
+    to ``input``: what torch autograd gives for ``loss.backward(grad_output)``::
+{_LOGIT_FORMULAS}
+{_COMMON}{_LOGITS}
+    grad_output : float or array_like, default 1.0
+        As in ``binary_cross_entropy_grad``.
+{_RAISES}"""
+
+binary_cross_entropy_with_logits_and_grad.__doc__ = f"""Logits loss and its gradient in one
+    pass over the data::
+{_LOGIT_FORMULAS}
+{_COMMON}{_LOGITS}
+{_RAISES}"""
+
+binary_cross_entropy_with_logits_grad_hess.__doc__ = f"""Per-element first and second
+    derivatives of the unreduced logits loss, ``(grad, hess)``: what gradient-boosting custom
+    objectives (XGBoost, LightGBM) and Newton solvers need::
+{_LOGIT_FORMULAS}
+
+    Same parameters as ``binary_cross_entropy_with_logits`` (no reduction: always
+    per element); ``grad_out`` and ``hess_out`` are optional input-shaped buffers.
+{_RAISES}"""
+
+
+class _Criterion:
+    """Shared plumbing of the criterion classes: stored options, checked once."""
+
+    def __init__(self, weight, reduction, num_threads, label_smoothing, **extra):
+        self.weight = weight
+        self.reduction = check_reduction(reduction)
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        if num_threads is not None:
+            resolve_num_threads(num_threads)
+        self.num_threads = num_threads
+        self._extra = extra
+
+    def _kwargs(self):
+        return {
+            "weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads,
+            "label_smoothing": self.label_smoothing, **self._extra,
+        }
+
+    def __repr__(self):
+        w = "None" if self.weight is None else "array"
+        return (f"{type(self).__name__}(weight={w}, reduction={self.reduction!r}, "
+                f"label_smoothing={self.label_smoothing})")
+
+
+class BCELoss(_Criterion):
     """Criterion object, like ``torch.nn.BCELoss``: ``BCELoss()(input, target)`` is the loss.
 
     Parameters
@@ -163,21 +293,15 @@ class BCELoss:
     weight : array_like, optional
         Rescaling weight that broadcasts to the input's shape.
     reduction : {"mean", "sum", "none"}
+    label_smoothing : float in [0, 1), default 0
     num_threads : int, optional
         Threads for every call of this criterion (``None``: the global default).
 
     See ``fastbce.binary_cross_entropy`` for the formula, dtype policy and errors.
     """
 
-    def __init__(self, weight=None, reduction="mean", *, num_threads=None):
-        self.weight = weight
-        self.reduction = check_reduction(reduction)
-        if num_threads is not None:
-            resolve_num_threads(num_threads)
-        self.num_threads = num_threads
-
-    def _kwargs(self):
-        return {"weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads}
+    def __init__(self, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None):
+        super().__init__(weight, reduction, num_threads, label_smoothing)
 
     def __call__(self, input, target, *, out=None):
         return binary_cross_entropy(input, target, out=out, **self._kwargs())
@@ -194,6 +318,44 @@ class BCELoss:
             input, target, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
         )
 
-    def __repr__(self):
-        w = "None" if self.weight is None else "array"
-        return f"BCELoss(weight={w}, reduction={self.reduction!r})"
+
+
+class BCEWithLogitsLoss(_Criterion):
+    """Criterion object, like ``torch.nn.BCEWithLogitsLoss``, with label smoothing.
+
+    ``crit(input, target)`` is the loss; ``.grad``, ``.loss_and_grad`` and ``.grad_hess``
+    give derivatives. See ``fastbce.binary_cross_entropy_with_logits`` for the formulas.
+    """
+
+    def __init__(self, weight=None, reduction="mean", pos_weight=None, label_smoothing=0.0, *,
+                 num_threads=None):
+        super().__init__(weight, reduction, num_threads, label_smoothing, pos_weight=pos_weight)
+
+    @property
+    def pos_weight(self):
+        return self._extra["pos_weight"]
+
+    def __call__(self, input, target, *, out=None):
+        return binary_cross_entropy_with_logits(input, target, out=out, **self._kwargs())
+
+    forward = __call__
+
+    def grad(self, input, target, *, grad_output=1.0, out=None):
+        """d(loss)/d(input); see ``fastbce.binary_cross_entropy_with_logits_grad``."""
+        return binary_cross_entropy_with_logits_grad(
+            input, target, grad_output=grad_output, out=out, **self._kwargs()
+        )
+
+    def loss_and_grad(self, input, target, *, loss_out=None, grad_out=None):
+        """(loss, grad) in one pass."""
+        return binary_cross_entropy_with_logits_and_grad(
+            input, target, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
+        )
+
+    def grad_hess(self, input, target, *, grad_out=None, hess_out=None):
+        """Per-element (grad, hess) of the unreduced loss (the reduction does not apply)."""
+        kw = self._kwargs()
+        del kw["reduction"]
+        return binary_cross_entropy_with_logits_grad_hess(
+            input, target, grad_out=grad_out, hess_out=hess_out, **kw
+        )
