@@ -14,6 +14,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError, LinkError
 
 DEBUG = os.environ.get("FASTBCE_DEBUG", "0") == "1"
 DIRECTIVES = {
@@ -35,7 +36,7 @@ def _compiler_supports_openmp(compiler):
         objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
         compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=["-fopenmp"])
         return True
-    except Exception:
+    except (CompileError, LinkError):
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

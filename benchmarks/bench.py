@@ -1,4 +1,4 @@
-"""Benchmark fastbce against NumPy, PyTorch and, when installed, Numba and numexpr.
+"""Benchmark fastbce against NumPy, PyTorch and, when installed, Numba, numexpr and scikit-learn.
 
 Run it with fastbce installed (or built in place and on ``PYTHONPATH``)::
 
@@ -8,9 +8,13 @@ Run it with fastbce installed (or built in place and on ``PYTHONPATH``)::
 
 Every configuration (dtype x N x op x threads) times all implementations interleaved, on
 the same two arrays, and reports the median per-call time. "forward" is the mean loss,
-"fwd+grad" is the mean loss and its gradient with respect to the input. The row
-"np.dot floor" is ``np.dot(x, t)``: one read of both inputs, about the least any
-implementation has to do.
+"fwd+grad" is the mean loss and its gradient with respect to the input, both on
+probabilities. The logits ops take logits x ~ N(0, 3) and binary labels t: "logits fwd+grad"
+is the mean loss and its gradient, "logits grad_hess" the per-element gradient and hessian.
+scikit-learn's HalfBinomialLoss runs on the logits ops only; it returns per-element losses,
+so its rows compare with "fastbce (none)", fastbce writing per-element losses and gradients
+into preallocated arrays. The row "np.dot floor" is ``np.dot(x, t)``: one read of both
+inputs, about the least any implementation has to do.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import contextlib
 import functools
 import gc
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -44,20 +47,32 @@ DEFAULT_JSON = HERE / "results" / "bench.json"
 DEFAULT_PLOT = HERE / "results" / "bench.png"
 
 DTYPES = ("float32", "float64")
-OPS = ("forward", "fwd+grad")
+LOGITS_FWD_GRAD = "logits fwd+grad"
+GRAD_HESS = "logits grad_hess"
+OP_FAMILIES = {  # the input each op takes -> its ops; one plot row per dtype and family
+    "probabilities": ("forward", "fwd+grad"),
+    "logits": (LOGITS_FWD_GRAD, GRAD_HESS),
+}
+OPS = tuple(op for ops in OP_FAMILIES.values() for op in ops)
 DEFAULT_SIZES = "1e2,1e4,1e6,1e7"
 QUICK_SIZES = "1e2,1e4,1e5"
 DEFAULT_THREADS = "1,all"
 
 FASTBCE = "fastbce"
+FASTBCE_NONE = "fastbce (none)"  # reduction="none" into preallocated arrays, like sklearn
+TORCH_OPS = "torch (ops)"
+SKLEARN = "sklearn"
 FLOOR = "np.dot floor"
-IMPLS = ("fastbce", "torch", "numpy", "numba", "numexpr", "floor")
+IMPLS = ("fastbce", "torch", "numpy", "numba", "numexpr", "sklearn", "floor")
 IMPL_COLORS = {
     FASTBCE: "tab:red",
+    FASTBCE_NONE: "salmon",
     "torch": "tab:orange",
+    TORCH_OPS: "tab:orange",
     "numpy": "tab:blue",
     "numba": "tab:green",
     "numexpr": "tab:purple",
+    SKLEARN: "tab:brown",
     FLOOR: "black",
 }
 
@@ -67,10 +82,12 @@ SAMPLES = (3, 15)  # least and most samples per implementation; the median is re
 QUICK_SAMPLES = (3, 5)
 SEED = 0
 
-X_EPS = 1e-6  # inputs x are uniform in [X_EPS, 1 - X_EPS]
+X_EPS = 1e-6  # probabilities x are uniform in [X_EPS, 1 - X_EPS]
+LOGIT_SCALE = 3.0  # logits x are normal with mean 0 and this standard deviation
 LOG_CLAMP = -100.0  # torch clamps log(x) and log(1 - x) at -100
 GRAD_EPS = 1e-12  # torch's floor for x * (1 - x) in the gradient
 LOSS_RTOL = {"float32": 1e-3, "float64": 1e-9}  # sanity check of every loss against fastbce
+CHECKED = {GRAD_HESS: (1, "mean hessian")}  # op -> (part of the result, its name); else loss
 
 
 # --------------------------------------------------------------------------- data model
@@ -81,12 +98,17 @@ class Config:
     dtype: str
     n: int
     op: str
-    threads: int  # thread count given to torch, numba, numexpr and BLAS
+    threads: int  # thread count given to torch, numba, numexpr, sklearn and BLAS
     label: str  # "1", "all", ... as asked on the command line
 
     @property
     def fastbce_threads(self):
         return None if self.label == "all" else self.threads
+
+    @property
+    def kind(self):
+        """The inputs the op takes: "probabilities" or "logits"."""
+        return op_family(self.op)
 
     def describe(self):
         return f"{self.dtype} N={fmt_n(self.n)} {self.op} threads={self.threads_text}"
@@ -99,9 +121,9 @@ class Config:
 @dataclass
 class Impl:
     name: str
-    call: Callable[[], object]  # one timed call; returns the loss or (loss, grad)
+    call: Callable[[], object]  # one timed call; returns the loss, (loss, grad) or (grad, hess)
     prepare: Callable[[], None] = lambda: None  # untimed, before every sample
-    check: bool = True  # compare its loss with fastbce's
+    check: bool = True  # compare its loss (or mean hessian) with fastbce's
 
 
 @dataclass
@@ -117,6 +139,7 @@ class Backends:
     torch: object = None
     numba_kernels: tuple = None
     numexpr: object = None
+    sklearn_loss: object = None  # a sklearn._loss.loss.HalfBinomialLoss
     threadpoolctl: object = None
     notes: list = field(default_factory=list)
 
@@ -159,15 +182,21 @@ def compile_numba(numba):
     return loss, loss_and_grad
 
 
-def sklearn_note():
-    # Hook for scikit-learn: sklearn._loss.loss.HalfBinomialLoss is the same loss, but it
-    # takes raw predictions (logits), not probabilities. Timing it on logit(x) would measure
-    # a different computation, so it is deliberately not benchmarked.
-    state = "installed" if importlib.util.find_spec("sklearn") else "not installed"
-    return (
-        f"sklearn ({state}): skipped, HalfBinomialLoss works on logits, "
-        "not on probabilities, so it is not comparable"
+def load_sklearn_loss(notes):
+    """sklearn's HalfBinomialLoss (private API, hence the broad guard), or None."""
+    module = import_optional("sklearn._loss.loss", notes)
+    if module is None:
+        return None
+    try:
+        loss = module.HalfBinomialLoss()
+    except Exception as exc:  # noqa: BLE001 - the private API moved or changed
+        notes.append(f"sklearn: HalfBinomialLoss unusable, skipped ({type(exc).__name__}: {exc})")
+        return None
+    notes.append(
+        "sklearn: HalfBinomialLoss takes logits, so it runs on the logits ops only; "
+        "it writes per-element values into preallocated arrays"
     )
+    return loss
 
 
 def load_backends(wanted):
@@ -181,10 +210,11 @@ def load_backends(wanted):
         b.numba_kernels = compile_numba(numba) if numba else None
     if "numexpr" in wanted:
         b.numexpr = import_optional("numexpr", b.notes)
+    if "sklearn" in wanted:
+        b.sklearn_loss = load_sklearn_loss(b.notes)
     b.threadpoolctl = import_optional("threadpoolctl", b.notes)
     if b.threadpoolctl is None:
         b.notes.append("np.dot floor runs with BLAS's default thread count (no threadpoolctl)")
-    b.notes.append(sklearn_note())
     if "numpy" in wanted:
         b.notes.append("numpy is single-threaded: its rows run the same code at every thread count")
     return b
@@ -204,26 +234,71 @@ def numpy_loss_and_grad(x, t):
     return numpy_loss(x, t), grad
 
 
-def fastbce_impl(fastbce, x, t, cfg):
-    fn = (
-        fastbce.binary_cross_entropy
-        if cfg.op == "forward"
-        else fastbce.binary_cross_entropy_and_grad
-    )
-    return Impl(FASTBCE, functools.partial(fn, x, t, num_threads=cfg.fastbce_threads))
+def numpy_sigmoid(x, e):
+    """sigmoid(x) from e = exp(-|x|), without overflow."""
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def numpy_logits_loss_and_grad(x, t):
+    e = np.exp(-np.abs(x))
+    loss = (np.maximum(x, 0) - x * t + np.log1p(e)).mean()
+    return loss, (numpy_sigmoid(x, e) - t) / x.size
+
+
+def numpy_logits_grad_hess(x, t):
+    s = numpy_sigmoid(x, np.exp(-np.abs(x)))
+    return s - t, s * (1 - s)
+
+
+def fastbce_impls(fastbce, x, t, cfg):
+    """fastbce's row, plus "fastbce (none)" (sklearn's reference) on logits fwd+grad."""
+    threads = {"num_threads": cfg.fastbce_threads}
+    if cfg.op == GRAD_HESS:
+        fn = fastbce.binary_cross_entropy_with_logits_grad_hess
+        out = {"grad_out": np.empty_like(x), "hess_out": np.empty_like(x)}
+        return [Impl(FASTBCE, functools.partial(fn, x, t, **threads, **out))]
+    fn = {
+        "forward": fastbce.binary_cross_entropy,
+        "fwd+grad": fastbce.binary_cross_entropy_and_grad,
+        LOGITS_FWD_GRAD: fastbce.binary_cross_entropy_with_logits_and_grad,
+    }[cfg.op]
+    impls = [Impl(FASTBCE, functools.partial(fn, x, t, **threads))]
+    if cfg.op == LOGITS_FWD_GRAD:
+        out = {"loss_out": np.empty_like(x), "grad_out": np.empty_like(x)}
+        none = functools.partial(fn, x, t, reduction="none", **threads, **out)
+        impls.append(Impl(FASTBCE_NONE, none))
+    return impls
 
 
 def numpy_impl(x, t, cfg):
-    fn = numpy_loss if cfg.op == "forward" else numpy_loss_and_grad
+    fn = {
+        "forward": numpy_loss,
+        "fwd+grad": numpy_loss_and_grad,
+        LOGITS_FWD_GRAD: numpy_logits_loss_and_grad,
+        GRAD_HESS: numpy_logits_grad_hess,
+    }[cfg.op]
     return Impl("numpy", functools.partial(fn, x, t))
 
 
+def torch_grad_hess(torch, x, t):
+    s = torch.sigmoid(x)
+    return s - t, s * (1 - s)
+
+
 def torch_impl(torch, x, t, cfg):
-    bce = torch.nn.functional.binary_cross_entropy
+    functional = torch.nn.functional
     target = torch.from_numpy(t)
     prepare = functools.partial(torch.set_num_threads, cfg.threads)
+    if cfg.op == GRAD_HESS:  # torch has no fused gradient and hessian: plain tensor ops
+        return Impl(TORCH_OPS, functools.partial(torch_grad_hess, torch, torch.from_numpy(x), target), prepare)
     if cfg.op == "forward":
+        bce = functional.binary_cross_entropy
         return Impl("torch", functools.partial(bce, torch.from_numpy(x), target), prepare)
+    bce = (
+        functional.binary_cross_entropy_with_logits
+        if cfg.op == LOGITS_FWD_GRAD
+        else functional.binary_cross_entropy
+    )
     leaf = torch.from_numpy(x).requires_grad_()
 
     def loss_and_grad():
@@ -238,6 +313,8 @@ def torch_impl(torch, x, t, cfg):
 def numba_impl(numba_kernels, x, t, cfg):
     import numba
 
+    if cfg.kind != "probabilities":
+        return None  # numba is benchmarked on the probability ops only
     loss, loss_and_grad = numba_kernels
     kernel = loss if cfg.op == "forward" else loss_and_grad
     threads = min(cfg.threads, numba.config.NUMBA_NUM_THREADS)
@@ -261,21 +338,37 @@ def numexpr_impl(numexpr, x, t, cfg):
     return Impl("numexpr", loss, functools.partial(numexpr.set_num_threads, cfg.threads))
 
 
+def sklearn_impl(loss, x, t, cfg):
+    """HalfBinomialLoss on its own OpenMP threads, into arrays allocated here, untimed."""
+    if cfg.kind != "logits":
+        return None  # it takes logits, so it is not comparable on the probability ops
+    args = {"y_true": t, "raw_prediction": x, "n_threads": cfg.threads}
+    if cfg.op == GRAD_HESS:
+        out = {"gradient_out": np.empty_like(x), "hessian_out": np.empty_like(x)}
+        return Impl(SKLEARN, functools.partial(loss.gradient_hessian, **args, **out))
+    out = {"loss_out": np.empty_like(x), "gradient_out": np.empty_like(x)}
+    return Impl(SKLEARN, functools.partial(loss.loss_gradient, **args, **out))
+
+
 def floor_impl(x, t, cfg):
     return Impl(FLOOR, functools.partial(np.dot, x, t), check=False)
 
 
 def build_impls(b, wanted, x, t, cfg):
     makers = {
-        "fastbce": lambda: fastbce_impl(b.fastbce, x, t, cfg),
+        "fastbce": lambda: fastbce_impls(b.fastbce, x, t, cfg),
         "torch": lambda: b.torch and torch_impl(b.torch, x, t, cfg),
         "numpy": lambda: numpy_impl(x, t, cfg),
         "numba": lambda: b.numba_kernels and numba_impl(b.numba_kernels, x, t, cfg),
         "numexpr": lambda: b.numexpr and numexpr_impl(b.numexpr, x, t, cfg),
+        "sklearn": lambda: b.sklearn_loss and sklearn_impl(b.sklearn_loss, x, t, cfg),
         "floor": lambda: floor_impl(x, t, cfg),
     }
-    impls = (makers[name]() for name in IMPLS if name in wanted)
-    return [impl for impl in impls if impl]
+    impls = []
+    for name in IMPLS:
+        made = makers[name]() if name in wanted else None
+        impls.extend(made if isinstance(made, list) else [made] if made else [])
+    return impls
 
 
 def blas_limit(threadpoolctl, threads):
@@ -285,10 +378,20 @@ def blas_limit(threadpoolctl, threads):
     return threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
 
 
-def make_inputs(dtype, n, seed):
-    rng = np.random.default_rng([seed, n, DTYPES.index(dtype)])
-    x = rng.uniform(X_EPS, 1 - X_EPS, n).astype(dtype)
-    t = rng.uniform(0.0, 1.0, n).astype(dtype)
+def op_family(op):
+    return next(kind for kind, ops in OP_FAMILIES.items() if op in ops)
+
+
+def make_inputs(dtype, n, seed, kind="probabilities"):
+    """Probabilities x with soft targets t, or logits x with binary labels t, seeded."""
+    if kind == "probabilities":
+        rng = np.random.default_rng([seed, n, DTYPES.index(dtype)])
+        x = rng.uniform(X_EPS, 1 - X_EPS, n).astype(dtype)
+        t = rng.uniform(0.0, 1.0, n).astype(dtype)
+    else:
+        rng = np.random.default_rng([seed, n, DTYPES.index(dtype), 1])
+        x = rng.normal(0.0, LOGIT_SCALE, n).astype(dtype)
+        t = rng.integers(0, 2, n).astype(dtype)
     return x, t
 
 

@@ -108,7 +108,7 @@ def check_out(out, shape, dtype, name):
 class Out:
     """An input-shaped output: the flat buffer the kernel writes, and what the caller gets."""
 
-    __slots__ = ("flat", "out", "shape", "dtype", "direct")
+    __slots__ = ("direct", "dtype", "flat", "out", "shape")
 
     def __init__(self, out, problem, name):
         self.shape, self.dtype, self.out = problem.shape, problem.rdt, out

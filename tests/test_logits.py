@@ -145,8 +145,12 @@ def test_finite_differences():
         return (vals[0] - 8 * vals[1] + 8 * vals[2] - vals[3]) / (12 * h)
 
     # elementwise loss depends on its own logit only: the derivative of the "none" loss
-    loss_of = lambda xx: fastbce.binary_cross_entropy_with_logits(xx, t, None, "none", pw)  # noqa: E731
-    grad_of = lambda xx: fastbce.binary_cross_entropy_with_logits_grad_hess(xx, t, None, pw)[0]  # noqa: E731
+    def loss_of(xx):
+        return fastbce.binary_cross_entropy_with_logits(xx, t, None, "none", pw)
+
+    def grad_of(xx):
+        return fastbce.binary_cross_entropy_with_logits_grad_hess(xx, t, None, pw)[0]
+
     grad, hess = fastbce.binary_cross_entropy_with_logits_grad_hess(x, t, None, pw)
     np.testing.assert_allclose(grad, diff(loss_of), rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(hess, diff(grad_of), rtol=1e-7, atol=1e-10)
@@ -259,6 +263,7 @@ def test_criterion_object():
     close(crit.grad(x, t), ref_grad, np.float64)
     loss, grad = crit.loss_and_grad(x, t)
     close(loss, ref_loss, np.float64)
+    close(grad, ref_grad, np.float64)
     g, h = crit.grad_hess(x, t)
     close(g, ref_grad, np.float64)
     assert h.shape == shape

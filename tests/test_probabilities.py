@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from helpers import assert_close, make, torch_bce
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from torch import nn
 
 import fastbce
 
