@@ -290,7 +290,11 @@ def torch_impl(torch, x, t, cfg):
     target = torch.from_numpy(t)
     prepare = functools.partial(torch.set_num_threads, cfg.threads)
     if cfg.op == GRAD_HESS:  # torch has no fused gradient and hessian: plain tensor ops
-        return Impl(TORCH_OPS, functools.partial(torch_grad_hess, torch, torch.from_numpy(x), target), prepare)
+        return Impl(
+            TORCH_OPS,
+            functools.partial(torch_grad_hess, torch, torch.from_numpy(x), target),
+            prepare,
+        )
     if cfg.op == "forward":
         bce = functional.binary_cross_entropy
         return Impl("torch", functools.partial(bce, torch.from_numpy(x), target), prepare)
@@ -367,7 +371,10 @@ def build_impls(b, wanted, x, t, cfg):
     impls = []
     for name in IMPLS:
         made = makers[name]() if name in wanted else None
-        impls.extend(made if isinstance(made, list) else [made] if made else [])
+        if isinstance(made, list):
+            impls.extend(made)
+        elif made:
+            impls.append(made)
     return impls
 
 
@@ -398,11 +405,16 @@ def make_inputs(dtype, n, seed, kind="probabilities"):
 # --------------------------------------------------------------------------- timing
 
 
-def loss_value(result):
-    loss = result[0] if isinstance(result, tuple) else result
-    if hasattr(loss, "detach"):  # a torch tensor that requires grad
-        loss = loss.detach()
-    return float(loss)
+def checked_value(result, op):
+    """The number compared with fastbce's: the loss, or for grad_hess the mean hessian.
+
+    Per-element results (sklearn, "fastbce (none)") are averaged, which gives the mean loss.
+    """
+    part = CHECKED.get(op, (0, "loss"))[0]
+    value = result[part] if isinstance(result, tuple) else result
+    if hasattr(value, "detach"):  # a torch tensor, maybe one that requires grad
+        value = value.detach().numpy()
+    return float(np.mean(value, dtype=np.float64))
 
 
 def time_calls(call, number):
@@ -435,23 +447,24 @@ def plan(impl, min_time, bounds):
 
 def warm_up(impls, cfg, warn):
     """First call of each implementation, untimed: drops any that fails, warns on a wrong loss."""
-    losses, kept = {}, []
+    values, kept = {}, []
     for impl in impls:
         try:
             impl.prepare()
-            losses[impl.name] = loss_value(impl.call())
+            values[impl.name] = checked_value(impl.call(), cfg.op)
             kept.append(impl)
         except Exception as exc:  # noqa: BLE001 - MemoryError at huge N, a failing kernel, ...
             warn(f"{impl.name} failed at {cfg.describe()}: {type(exc).__name__}: {exc}")
-    ref = losses.get(FASTBCE)
+    ref = values.get(FASTBCE)
+    what = CHECKED.get(cfg.op, (0, "loss"))[1]
     for impl in kept:
-        loss = losses[impl.name]
+        value = values[impl.name]
         if (
             ref is not None
             and impl.check
-            and not math.isclose(loss, ref, rel_tol=LOSS_RTOL[cfg.dtype])
+            and not math.isclose(value, ref, rel_tol=LOSS_RTOL[cfg.dtype])
         ):
-            warn(f"{impl.name} loss {loss!r} != fastbce {ref!r} at {cfg.describe()}")
+            warn(f"{impl.name} {what} {value!r} != fastbce {ref!r} at {cfg.describe()}")
     return kept
 
 
@@ -468,12 +481,21 @@ def measure(impls, min_time, bounds):
     return timings
 
 
+def reference_for(name, medians):
+    """The fastbce row an implementation is compared with: "fastbce (none)" for sklearn
+    where there is one (per-element outputs on both sides), else "fastbce"."""
+    if name.startswith(SKLEARN) and FASTBCE_NONE in medians:
+        return FASTBCE_NONE
+    return FASTBCE
+
+
 def make_rows(cfg, timings):
     medians = {name: statistics.median(tm.per_call) for name, tm in timings.items()}
     fb = medians.get(FASTBCE)
     rows = []
     for name, tm in timings.items():
         med = medians[name]
+        ref = reference_for(name, medians)
         row = {
             "dtype": cfg.dtype,
             "n": cfg.n,
@@ -486,13 +508,15 @@ def make_rows(cfg, timings):
             "samples": len(tm.per_call),
             "calls_per_sample": tm.number,
             "mel_per_s": cfg.n / med / 1e6,
-            "speedup": None,  # t_impl / t_fastbce: "fastbce is speedup x faster than impl"
+            "speedup": None,  # t_impl / t_ref: "fastbce is speedup x faster than impl"
+            "speedup_reference": None,  # the fastbce row ref: "fastbce" or "fastbce (none)"
             "fastbce_over_floor": None,  # t_fastbce / t_floor
         }
         if fb is not None and name == FLOOR:
             row["fastbce_over_floor"] = fb / med
-        elif fb is not None:
-            row["speedup"] = med / fb
+        elif ref in medians:
+            row["speedup"] = med / medians[ref]
+            row["speedup_reference"] = ref
         rows.append(row)
     return rows
 
@@ -577,6 +601,7 @@ def machine_info(b):
         "fastbce": b.fastbce.__version__,
         "numba": version(sys.modules.get("numba")) if b.numba_kernels else None,
         "numexpr": version(b.numexpr),
+        "sklearn": version(sys.modules.get("sklearn")) if b.sklearn_loss else None,
         "thread_env": {k: os.environ[k] for k in thread_env if k in os.environ},
         "fastbce_config": b.fastbce.show_config(print_out=False),
     }
@@ -608,11 +633,26 @@ def plot_series(ax, rows):
             [v for _, v in pts],
             marker="o",
             markersize=3,
-            linewidth=2.5 if impl == FASTBCE else 1.3,
+            linewidth=2.5 if impl.startswith(FASTBCE) else 1.3,
             linestyle="-" if threads == "all" else "--",
             color=IMPL_COLORS.get(impl),
             label=f"{impl}, threads={threads}",
         )
+
+
+def panel_grid(rows):
+    """Panels as a grid: one row per dtype x op family (probabilities, logits) that was run,
+    one column per op of the family. Returns [[(dtype, op) or None, ...], ...]."""
+    dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
+    ops = {r["op"] for r in rows}
+    families = [[op for op in fam if op in ops] for fam in OP_FAMILIES.values()]
+    families = [fam for fam in families if fam]
+    width = max(len(fam) for fam in families)
+    return [
+        [(dtype, op) for op in fam] + [None] * (width - len(fam))
+        for dtype in dtypes
+        for fam in families
+    ]
 
 
 def write_plot(path, rows, machine):
@@ -624,15 +664,19 @@ def write_plot(path, rows, machine):
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    dtypes = list(dict.fromkeys(r["dtype"] for r in rows))
-    ops = list(dict.fromkeys(r["op"] for r in rows))
+    grid = panel_grid(rows)
+    n_rows, n_cols = len(grid), len(grid[0])
     fig, axes = plt.subplots(
-        len(dtypes), len(ops), figsize=(5.5 * len(ops) + 2.5, 4.2 * len(dtypes)), squeeze=False
+        n_rows, n_cols, figsize=(5.5 * n_cols + 2.5, 4.2 * n_rows), squeeze=False
     )
     legend = {}
-    for i, dtype in enumerate(dtypes):
-        for j, op in enumerate(ops):
+    for i, panels in enumerate(grid):
+        for j, panel in enumerate(panels):
             ax = axes[i][j]
+            if panel is None:
+                ax.set_axis_off()
+                continue
+            dtype, op = panel
             plot_series(ax, [r for r in rows if r["dtype"] == dtype and r["op"] == op])
             ax.set(title=f"{dtype}, {op}", xlabel="N (elements)", ylabel="M elements / s")
             ax.grid(True, which="both", alpha=0.3)
@@ -720,7 +764,7 @@ def parse_threads(text):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description="Benchmark fastbce against NumPy, PyTorch, Numba and numexpr "
+        description="Benchmark fastbce against NumPy, PyTorch, Numba, numexpr and scikit-learn "
         "(the optional ones when installed) and a memory-bandwidth floor (np.dot).",
     )
     p.add_argument("--sizes", type=parse_sizes, help=f"comma-separated N (default {DEFAULT_SIZES})")
@@ -728,7 +772,10 @@ def parse_args(argv=None):
         "--dtypes", type=parse_choices(DTYPES), default=list(DTYPES), help="default float32,float64"
     )
     p.add_argument(
-        "--ops", type=parse_choices(OPS), default=list(OPS), help="default forward,fwd+grad"
+        "--ops",
+        type=parse_choices(OPS),
+        default=list(OPS),
+        help=f"comma-separated, quoted: they hold spaces (default {','.join(OPS)!r})",
     )
     p.add_argument(
         "--threads",
@@ -764,6 +811,13 @@ def parse_args(argv=None):
 
 # --------------------------------------------------------------------------- main
 
+SKLEARN_FOOTNOTE = (
+    f"\n{SKLEARN} rows in {LOGITS_FWD_GRAD!r}: speedup is t_{SKLEARN} / t_fastbce_none against "
+    f"the {FASTBCE_NONE!r} row, since both write per-element losses and gradients (unreduced, "
+    "unscaled) into preallocated arrays; the 'fastbce' row returns the mean loss and its "
+    "gradient."
+)
+
 
 def configs_for(args, dtype, n):
     for threads, label in args.threads:
@@ -776,9 +830,12 @@ def run(args, b, warn):
     rows, i = [], 0
     for dtype in args.dtypes:
         for n in args.sizes:
-            x, t = make_inputs(dtype, n, args.seed)
+            inputs = {}  # kind -> (x, t), made when a config first needs them
             for cfg in configs_for(args, dtype, n):
                 i += 1
+                if cfg.kind not in inputs:
+                    inputs[cfg.kind] = make_inputs(dtype, n, args.seed, cfg.kind)
+                x, t = inputs[cfg.kind]
                 start = time.perf_counter()
                 with blas_limit(b.threadpoolctl, cfg.threads):
                     impls = warm_up(build_impls(b, args.impls, x, t, cfg), cfg, warn)
@@ -786,7 +843,7 @@ def run(args, b, warn):
                 rows.extend(cfg_rows)
                 elapsed = time.perf_counter() - start
                 print(progress_line(i, total, cfg, cfg_rows, elapsed), file=sys.stderr)
-            del x, t
+            del inputs, x, t
     return rows
 
 
@@ -826,6 +883,8 @@ def main(argv=None):
         "fastbce speedup: t_impl / t_fastbce (>1: fastbce is faster); "
         "on the np.dot floor row: t_fastbce / t_dot (1 = at the memory-bandwidth floor)."
     )
+    if any(r["speedup_reference"] == FASTBCE_NONE for r in rows):
+        print(SKLEARN_FOOTNOTE)
     if b.notes:
         print("\nNotes:\n" + "\n".join(f"- {note}" for note in b.notes))
 

@@ -1,0 +1,151 @@
+"""Type stubs for fastbce's public API."""
+
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__version__: str
+
+Reduction: TypeAlias = Literal["none", "mean", "sum"]
+Floating: TypeAlias = np.floating[Any]
+
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduction = ...,
+    *,
+    label_smoothing: float = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> Floating | NDArray[Floating]: ...
+def binary_cross_entropy_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduction = ...,
+    *,
+    label_smoothing: float = ...,
+    grad_output: ArrayLike = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+def binary_cross_entropy_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduction = ...,
+    *,
+    label_smoothing: float = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduction = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> Floating | NDArray[Floating]: ...
+def binary_cross_entropy_with_logits_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduction = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    grad_output: ArrayLike = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+def binary_cross_entropy_with_logits_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduction = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
+def binary_cross_entropy_with_logits_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    num_threads: int | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+    hess_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+
+class BCELoss:
+    weight: ArrayLike | None
+    reduction: Reduction
+    label_smoothing: float
+    num_threads: int | None
+    def __init__(
+        self,
+        weight: ArrayLike | None = ...,
+        reduction: Reduction = ...,
+        *,
+        label_smoothing: float = ...,
+        num_threads: int | None = ...,
+    ) -> None: ...
+    def __call__(
+        self, input: ArrayLike, target: ArrayLike, *, out: NDArray[Floating] | None = ...
+    ) -> Floating | NDArray[Floating]: ...
+    def forward(
+        self, input: ArrayLike, target: ArrayLike, *, out: NDArray[Floating] | None = ...
+    ) -> Floating | NDArray[Floating]: ...
+    def grad(
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        *,
+        grad_output: ArrayLike = ...,
+        out: NDArray[Floating] | None = ...,
+    ) -> NDArray[Floating]: ...
+    def loss_and_grad(
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        *,
+        loss_out: NDArray[Floating] | None = ...,
+        grad_out: NDArray[Floating] | None = ...,
+    ) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
+
+class BCEWithLogitsLoss(BCELoss):
+    @property
+    def pos_weight(self) -> ArrayLike | None: ...
+    def __init__(  # type: ignore[override]
+        self,
+        weight: ArrayLike | None = ...,
+        reduction: Reduction = ...,
+        pos_weight: ArrayLike | None = ...,
+        label_smoothing: float = ...,
+        *,
+        num_threads: int | None = ...,
+    ) -> None: ...
+    def grad_hess(
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        *,
+        grad_out: NDArray[Floating] | None = ...,
+        hess_out: NDArray[Floating] | None = ...,
+    ) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+
+def set_num_threads(num_threads: int | None) -> None: ...
+def get_num_threads() -> int: ...
+def show_config(print_out: bool = ...) -> dict[str, Any]: ...
