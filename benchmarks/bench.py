@@ -685,7 +685,7 @@ def write_plot(path, rows, machine):
     fig.legend(legend.values(), legend.keys(), loc="center right", fontsize="small")
     title = f"fastbce benchmark: {machine['cpu']}, {machine['logical_cores']} logical cores"
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, 0, 1 - 2.4 / fig.get_figwidth(), 1 - 0.3 / fig.get_figheight()))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
