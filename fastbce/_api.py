@@ -11,13 +11,15 @@ from ._config import resolve_num_threads
 _QUICK = {"mean": 1, "sum": 2}
 
 
-def _quick_ok(input, target, weight, reduction):
+def _quick_ok(input, target, weight, reduction, label_smoothing, pos_weight=None):
     return (
         weight is None
+        and pos_weight is None
         and type(input) is np.ndarray
         and type(target) is np.ndarray
         and type(reduction) is str
         and reduction in _QUICK
+        and label_smoothing == 0.0
     )
 
 _COMMON = """
@@ -66,7 +68,7 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 def binary_cross_entropy(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None, out=None
 ):
-    if out is None and label_smoothing == 0.0 and _quick_ok(input, target, weight, reduction):
+    if out is None and _quick_ok(input, target, weight, reduction, label_smoothing):
         total = _kernels.quick(input, target, _QUICK[reduction], None, resolve_num_threads(num_threads))
         if total is not None:
             return input.dtype.type(total)
@@ -86,8 +88,8 @@ def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None,
     loss_out=None, grad_out=None,
 ):
-    quick = loss_out is None and grad_out is None and label_smoothing == 0.0
-    if quick and _quick_ok(input, target, weight, reduction):
+    quick = loss_out is None and grad_out is None
+    if quick and _quick_ok(input, target, weight, reduction, label_smoothing):
         grad = np.empty_like(input, order="C")
         total = _kernels.quick(input, target, _QUICK[reduction], grad, resolve_num_threads(num_threads))
         if total is not None:
@@ -127,6 +129,11 @@ def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     num_threads=None, out=None,
 ):
+    if out is None and _quick_ok(input, target, weight, reduction, label_smoothing, pos_weight):
+        nthreads = resolve_num_threads(num_threads)
+        total = _kernels.quick(input, target, _QUICK[reduction], None, nthreads, True)
+        if total is not None:
+            return input.dtype.type(total)
     p = Problem(input, target, weight, reduction, num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
     return _loss(p, out)
@@ -145,6 +152,13 @@ def binary_cross_entropy_with_logits_and_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     num_threads=None, loss_out=None, grad_out=None,
 ):
+    quick = loss_out is None and grad_out is None
+    if quick and _quick_ok(input, target, weight, reduction, label_smoothing, pos_weight):
+        grad = np.empty_like(input, order="C")
+        nthreads = resolve_num_threads(num_threads)
+        total = _kernels.quick(input, target, _QUICK[reduction], grad, nthreads, True)
+        if total is not None:
+            return input.dtype.type(total), grad
     p = Problem(input, target, weight, reduction, num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
     return _loss_and_grad(p, loss_out, grad_out)
@@ -154,6 +168,12 @@ def binary_cross_entropy_with_logits_grad_hess(
     input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, num_threads=None,
     grad_out=None, hess_out=None,
 ):
+    quick = grad_out is None and hess_out is None
+    if quick and _quick_ok(input, target, weight, "mean", label_smoothing, pos_weight):
+        grad, hess = np.empty_like(input, order="C"), np.empty_like(input, order="C")
+        nthreads = resolve_num_threads(num_threads)
+        if _kernels.quick(input, target, 0, grad, nthreads, True, hess) is not None:
+            return grad, hess
     p = Problem(input, target, weight, "none", num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
     grad = Out(grad_out, p, "grad_out")

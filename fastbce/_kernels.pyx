@@ -324,15 +324,18 @@ def bce_pass(
     return _run(&p, num_threads)
 
 
-def quick(x, t, int reduction, grad_out, int num_threads):
-    """Fast path for plain arrays: unweighted loss (and gradient into ``grad_out`` if given).
+def quick(x, t, int reduction, grad_out, int num_threads, bint logits=False, hess_out=None):
+    """Fast path for plain arrays: unweighted loss, gradient into ``grad_out`` if given,
+    hessian (logits) into ``hess_out`` if given.
 
     ``x`` and ``t``: C-contiguous native float32/float64 of one dtype and shape (checked
-    here). reduction 1 mean, 2 sum: returns the loss as a float. Returns None when the
-    arrays do not qualify, so the caller takes the general path.
+    here); outputs like ``x``. reduction 0 none (no loss), 1 mean, 2 sum: returns the loss
+    as a float. Returns None when the arrays do not qualify: the caller takes the general
+    path.
     """
     cdef Pass p
     cdef Layout lay
+    cdef int k
     try:
         bx, bt = _Buf(x), _Buf(t)
     except (BufferError, TypeError, ValueError):
@@ -344,24 +347,25 @@ def quick(x, t, int reduction, grad_out, int num_threads):
         if (<_Buf>bx).view.shape[k] != (<_Buf>bt).view.shape[k]:
             return None
     p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
+    bg = None if grad_out is None else _Buf(grad_out, True)
+    bh = None if hess_out is None else _Buf(hess_out, True)
+    for buf in (bg, bh):
+        if buf is not None and (_kind(&(<_Buf>buf).view) != p.f64 or (<_Buf>buf).view.len != (<_Buf>bx).view.len):
+            raise ValueError("internal error: output buffer of another dtype or length")
     p.x = <const char*>(<_Buf>bx).view.buf
     p.t = <const char*>(<_Buf>bt).view.buf
     p.w = NULL
     p.lay = &lay
-    p.loss = NULL
-    p.grad = NULL
-    p.gvec = NULL
-    p.g = 1.0 / p.n if (reduction == 1 and p.n > 0) else 1.0
-    p.want_sum = 1
-    p.logits = 0
-    p.ls = 0.0
     p.pw = NULL
     p.pwlay = &lay
-    p.hess = NULL
-    bg = None
-    if grad_out is not None:
-        bg = _Buf(grad_out, True)
-        p.grad = <char*>(<_Buf>bg).view.buf
+    p.loss = NULL
+    p.grad = NULL if bg is None else <char*>(<_Buf>bg).view.buf
+    p.hess = NULL if bh is None else <char*>(<_Buf>bh).view.buf
+    p.gvec = NULL
+    p.g = 1.0 / p.n if (reduction == 1 and p.n > 0) else 1.0
+    p.want_sum = reduction != 0
+    p.logits = logits
+    p.ls = 0.0
     total = _run(&p, num_threads)
     if reduction == 1:
         return total / p.n if p.n > 0 else float("nan")
