@@ -6,21 +6,53 @@ from . import _kernels
 from ._bce import Out, Problem, check_label_smoothing, check_reduction
 from ._config import resolve_num_threads
 
-# reductions the fast path serves: plain C-contiguous float32/float64 arrays, no weight, no
-# out buffers. Anything else -- or an array that turns out not to qualify -- takes Problem.
-_QUICK = {"mean": 1, "sum": 2}
+# The fast path: plain C-contiguous float32/float64 ndarrays, no weight, no pos_weight, no
+# label smoothing, and outputs (if given) that the kernel can write directly. Anything else --
+# or inputs that turn out not to qualify -- takes Problem, which checks and coerces.
+_QUICK = {"none": 0, "mean": 1, "sum": 2}
 
 
-def _quick_ok(input, target, weight, reduction, label_smoothing, pos_weight=None):
+def _direct_out(out, input, target):
+    """``out`` is an input-shaped buffer the kernel may write as it is."""
     return (
-        weight is None
-        and pos_weight is None
-        and type(input) is np.ndarray
-        and type(target) is np.ndarray
-        and type(reduction) is str
-        and reduction in _QUICK
-        and label_smoothing == 0.0
+        type(out) is np.ndarray
+        and out.dtype == input.dtype
+        and out.shape == input.shape
+        and out.flags.c_contiguous
+        and out.flags.writeable
+        and not np.may_share_memory(out, input)
+        and not np.may_share_memory(out, target)
     )
+
+
+def _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
+               logits, want=("loss",), outs=(None, None, None)):
+    """(loss, grad, hess) from the fast path, those in ``want``; None if it does not apply."""
+    if not (
+        weight is None and pos_weight is None and label_smoothing == 0.0
+        and type(input) is np.ndarray and type(target) is np.ndarray
+        and type(reduction) is str and reduction in _QUICK
+    ):
+        return None
+    code = _QUICK[reduction]
+    bufs = []
+    for name, out in zip(("loss", "grad", "hess"), outs):
+        if name not in want or (name == "loss" and code != 0):
+            if out is not None:
+                return None  # a 0-d loss out= for a reduction: the general path
+            bufs.append(None)
+        elif out is None:
+            bufs.append(np.empty_like(input, order="C"))
+        elif _direct_out(out, input, target):
+            bufs.append(out)
+        else:
+            return None
+    total = _kernels.quick(input, target, code, *bufs, resolve_num_threads(num_threads), logits)
+    if total is None:
+        return None
+    loss = bufs[0] if code == 0 else input.dtype.type(total)
+    return loss, bufs[1], bufs[2]
+
 
 _COMMON = """
     Parameters
@@ -68,10 +100,10 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 def binary_cross_entropy(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None, out=None
 ):
-    if out is None and _quick_ok(input, target, weight, reduction, label_smoothing):
-        total = _kernels.quick(input, target, _QUICK[reduction], None, resolve_num_threads(num_threads))
-        if total is not None:
-            return input.dtype.type(total)
+    r = _try_quick(input, target, weight, reduction, label_smoothing, None, num_threads, False,
+                   outs=(out, None, None))
+    if r is not None:
+        return r[0]
     p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
     return _loss(p, out)
 
@@ -88,12 +120,10 @@ def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None,
     loss_out=None, grad_out=None,
 ):
-    quick = loss_out is None and grad_out is None
-    if quick and _quick_ok(input, target, weight, reduction, label_smoothing):
-        grad = np.empty_like(input, order="C")
-        total = _kernels.quick(input, target, _QUICK[reduction], grad, resolve_num_threads(num_threads))
-        if total is not None:
-            return input.dtype.type(total), grad
+    r = _try_quick(input, target, weight, reduction, label_smoothing, None, num_threads, False,
+                   ("loss", "grad"), (loss_out, grad_out, None))
+    if r is not None:
+        return r[:2]
     p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
     return _loss_and_grad(p, loss_out, grad_out)
 
@@ -129,11 +159,10 @@ def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     num_threads=None, out=None,
 ):
-    if out is None and _quick_ok(input, target, weight, reduction, label_smoothing, pos_weight):
-        nthreads = resolve_num_threads(num_threads)
-        total = _kernels.quick(input, target, _QUICK[reduction], None, nthreads, True)
-        if total is not None:
-            return input.dtype.type(total)
+    r = _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
+                   True, outs=(out, None, None))
+    if r is not None:
+        return r[0]
     p = Problem(input, target, weight, reduction, num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
     return _loss(p, out)
@@ -152,13 +181,10 @@ def binary_cross_entropy_with_logits_and_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     num_threads=None, loss_out=None, grad_out=None,
 ):
-    quick = loss_out is None and grad_out is None
-    if quick and _quick_ok(input, target, weight, reduction, label_smoothing, pos_weight):
-        grad = np.empty_like(input, order="C")
-        nthreads = resolve_num_threads(num_threads)
-        total = _kernels.quick(input, target, _QUICK[reduction], grad, nthreads, True)
-        if total is not None:
-            return input.dtype.type(total), grad
+    r = _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
+                   True, ("loss", "grad"), (loss_out, grad_out, None))
+    if r is not None:
+        return r[:2]
     p = Problem(input, target, weight, reduction, num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
     return _loss_and_grad(p, loss_out, grad_out)
@@ -168,12 +194,10 @@ def binary_cross_entropy_with_logits_grad_hess(
     input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, num_threads=None,
     grad_out=None, hess_out=None,
 ):
-    quick = grad_out is None and hess_out is None
-    if quick and _quick_ok(input, target, weight, "mean", label_smoothing, pos_weight):
-        grad, hess = np.empty_like(input, order="C"), np.empty_like(input, order="C")
-        nthreads = resolve_num_threads(num_threads)
-        if _kernels.quick(input, target, 0, grad, nthreads, True, hess) is not None:
-            return grad, hess
+    r = _try_quick(input, target, weight, "none", label_smoothing, pos_weight, num_threads,
+                   True, ("grad", "hess"), (None, grad_out, hess_out))
+    if r is not None:
+        return r[1:]
     p = Problem(input, target, weight, "none", num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
     grad = Out(grad_out, p, "grad_out")

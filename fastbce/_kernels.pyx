@@ -324,14 +324,14 @@ def bce_pass(
     return _run(&p, num_threads)
 
 
-def quick(x, t, int reduction, grad_out, int num_threads, bint logits=False, hess_out=None):
-    """Fast path for plain arrays: unweighted loss, gradient into ``grad_out`` if given,
-    hessian (logits) into ``hess_out`` if given.
+def quick(x, t, int reduction, loss_out, grad_out, hess_out, int num_threads, bint logits):
+    """Fast path for plain arrays: the unweighted loss (per element into ``loss_out`` for
+    reduction 0, "none"; else 1 mean, 2 sum, returned as a float), the gradient into
+    ``grad_out`` and (logits) the hessian into ``hess_out``, each if not None.
 
     ``x`` and ``t``: C-contiguous native float32/float64 of one dtype and shape (checked
-    here); outputs like ``x``. reduction 0 none (no loss), 1 mean, 2 sum: returns the loss
-    as a float. Returns None when the arrays do not qualify: the caller takes the general
-    path.
+    here); outputs like ``x``. Returns None when the inputs do not qualify: the caller takes
+    the general path.
     """
     cdef Pass p
     cdef Layout lay
@@ -347,9 +347,10 @@ def quick(x, t, int reduction, grad_out, int num_threads, bint logits=False, hes
         if (<_Buf>bx).view.shape[k] != (<_Buf>bt).view.shape[k]:
             return None
     p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
+    bl = None if loss_out is None else _Buf(loss_out, True)
     bg = None if grad_out is None else _Buf(grad_out, True)
     bh = None if hess_out is None else _Buf(hess_out, True)
-    for buf in (bg, bh):
+    for buf in (bl, bg, bh):
         if buf is not None and (_kind(&(<_Buf>buf).view) != p.f64 or (<_Buf>buf).view.len != (<_Buf>bx).view.len):
             raise ValueError("internal error: output buffer of another dtype or length")
     p.x = <const char*>(<_Buf>bx).view.buf
@@ -358,7 +359,7 @@ def quick(x, t, int reduction, grad_out, int num_threads, bint logits=False, hes
     p.lay = &lay
     p.pw = NULL
     p.pwlay = &lay
-    p.loss = NULL
+    p.loss = NULL if bl is None else <char*>(<_Buf>bl).view.buf
     p.grad = NULL if bg is None else <char*>(<_Buf>bg).view.buf
     p.hess = NULL if bh is None else <char*>(<_Buf>bh).view.buf
     p.gvec = NULL
