@@ -25,6 +25,21 @@ def _direct_out(out, input, target):
     )
 
 
+def _lean(input, target, weight, reduction, label_smoothing, num_threads, with_grad):
+    """The leanest path, for small calls: a reduced probability loss (and its gradient) of
+    two plain arrays. None if it does not apply."""
+    if not (
+        weight is None and label_smoothing == 0.0
+        and type(input) is np.ndarray and type(target) is np.ndarray
+        and type(reduction) is str and (reduction == "mean" or reduction == "sum")
+    ):
+        return None
+    grad = np.empty_like(input, order="C") if with_grad else None
+    code = 1 if reduction == "mean" else 2
+    total = _kernels.quick(input, target, code, None, grad, None, resolve_num_threads(num_threads), False)
+    return None if total is None else (input.dtype.type(total), grad)
+
+
 def _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
                logits, want=("loss",), outs=(None, None, None)):
     """(loss, grad, hess) from the fast path, those in ``want``; None if it does not apply."""
@@ -35,18 +50,24 @@ def _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, nu
     ):
         return None
     code = _QUICK[reduction]
-    bufs = []
-    for name, out in zip(("loss", "grad", "hess"), outs):
-        if name not in want or (name == "loss" and code != 0):
-            if out is not None:
-                return None  # a 0-d loss out= for a reduction: the general path
-            bufs.append(None)
-        elif out is None:
-            bufs.append(np.empty_like(input, order="C"))
-        elif _direct_out(out, input, target):
-            bufs.append(out)
-        else:
-            return None
+    if outs[0] is None and outs[1] is None and outs[2] is None:  # the common case, kept lean
+        bufs = [
+            np.empty_like(input, order="C") if (name in want and (name != "loss" or code == 0)) else None
+            for name in ("loss", "grad", "hess")
+        ]
+    else:
+        bufs = []
+        for name, out in zip(("loss", "grad", "hess"), outs):
+            if name not in want or (name == "loss" and code != 0):
+                if out is not None:
+                    return None  # a 0-d loss out= for a reduction: the general path
+                bufs.append(None)
+            elif out is None:
+                bufs.append(np.empty_like(input, order="C"))
+            elif _direct_out(out, input, target):
+                bufs.append(out)
+            else:
+                return None
     total = _kernels.quick(input, target, code, *bufs, resolve_num_threads(num_threads), logits)
     if total is None:
         return None
@@ -100,6 +121,10 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 def binary_cross_entropy(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None, out=None
 ):
+    if out is None:
+        r = _lean(input, target, weight, reduction, label_smoothing, num_threads, False)
+        if r is not None:
+            return r[0]
     r = _try_quick(input, target, weight, reduction, label_smoothing, None, num_threads, False,
                    outs=(out, None, None))
     if r is not None:
@@ -120,6 +145,10 @@ def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None,
     loss_out=None, grad_out=None,
 ):
+    if loss_out is None and grad_out is None:
+        r = _lean(input, target, weight, reduction, label_smoothing, num_threads, True)
+        if r is not None:
+            return r
     r = _try_quick(input, target, weight, reduction, label_smoothing, None, num_threads, False,
                    ("loss", "grad"), (loss_out, grad_out, None))
     if r is not None:
