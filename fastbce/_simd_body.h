@@ -77,12 +77,39 @@ static inline __attribute__((always_inline)) fb_f32x8 FB_ISA(log_f32)(
 }
 
 /* per-element loss (t - 1) * max(log1p(-x), -100) - t * max(log(x), -100) */
+/* 1 if every lane of the mask is set */
+static inline int FB_ISA(all_f32)(fb_i32x8 m)
+{
+#if defined(__AVX__)
+    return __builtin_ia32_movmskps256((fb_f32x8)m) == 0xff;
+#elif defined(__SSE__)
+    typedef float f32x4 __attribute__((vector_size(16)));
+    fb_f32x8 v = (fb_f32x8)m;
+    f32x4 lo = __builtin_shufflevector(v, v, 0, 1, 2, 3), hi = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    return (__builtin_ia32_movmskps(lo) & __builtin_ia32_movmskps(hi)) == 0xf;
+#else
+    int all = 1;
+    for (int j = 0; j < 8; j++)
+        all &= m[j] != 0;
+    return all;
+#endif
+}
+
 static inline fb_f32x8 FB_ISA(loss_f32)(fb_f32x8 x, fb_f32x8 t)
 {
     /* log1p(-x) = log(w + err): w = 1 - x rounded, err its exact rounding error (Fast2Sum,
      * as 1 >= |x|), so log1p stays accurate for tiny x without a separate kernel */
     fb_f32x8 w = 1.0f - x;
     fb_f32x8 err = (1.0f - w) - x;
+    fb_i32x8 one = t == 1.0f;
+    if (FB_ISA(all_f32)(one | (t == 0.0f))) {
+        /* hard 0/1 targets: one log per element. The same value as below, whose products
+         * with t = 0 or 1 are exact: -log(x) for t = 1, -log1p(-x) for t = 0 (a zero loss
+         * may differ in sign) */
+        fb_f32x8 v = FB_SEL(fb_f32x8, one, x, w);
+        fb_f32x8 e = (fb_f32x8)(~one & (fb_i32x8)err);
+        return -FB_ISA(log_f32)(v, e, 1);
+    }
     fb_f32x8 lx = FB_ISA(log_f32)(x, err, 0);
     fb_f32x8 l1x = FB_ISA(log_f32)(w, err, 1);
     return (t - 1.0f) * l1x - t * lx;

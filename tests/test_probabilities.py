@@ -271,3 +271,21 @@ def test_property_any_probabilities_match_torch(data, reduction):
     loss, grad = fastbce.binary_cross_entropy_and_grad(data, t, reduction=reduction)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-300)
+
+
+def test_hard_targets_take_one_log_with_the_same_values(isa):
+    # vectors whose targets are all 0 or 1 evaluate one log per element; the values must be
+    # those of the general two-log formula, which interleaved soft targets force
+    n = 4099
+    x = make(n, np.float32, seed=51, lo=0.0, hi=1.0)
+    x[:4] = [0.0, 1.0, 0.0, 1.0]
+    t = (make(n, np.float32, seed=52) > 0.5).astype(np.float32)
+    t[:4] = [0.0, 0.0, 1.0, 1.0]
+    mixed_x = np.empty(2 * n, np.float32)
+    mixed_t = np.empty(2 * n, np.float32)
+    mixed_x[0::2], mixed_x[1::2] = x, 0.25
+    mixed_t[0::2], mixed_t[1::2] = t, 0.5
+    hard = fastbce.binary_cross_entropy(x, t, reduction="none")
+    general = fastbce.binary_cross_entropy(mixed_x, mixed_t, reduction="none")[0::2]
+    np.testing.assert_array_equal(hard, general)
+    np.testing.assert_array_equal(hard[:4], [0.0, 100.0, 100.0, 0.0])
