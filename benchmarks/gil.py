@@ -50,8 +50,12 @@ def main():
         one = run_threads(1, x, t, args.calls)
         two = run_threads(2, x, t, args.calls)
         ratios.append(two / one)
-        print(f"1 thread {one / 1e6:7.0f} M el/s   2 threads {two / 1e6:7.0f} M el/s   ratio {two / one:.2f}")
-    print(f"median ratio (2 Python threads / 1, num_threads=1 each): {statistics.median(ratios):.2f}")
+        print(
+            f"1 thread {one / 1e6:7.0f} M el/s   2 threads {two / 1e6:7.0f} M el/s   ratio {two / one:.2f}"
+        )
+    print(
+        f"median ratio (2 Python threads / 1, num_threads=1 each): {statistics.median(ratios):.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""Soft against hard (0/1) targets: the float32 probability kernel evaluates one log per
+element where a whole vector of 8 targets is 0 or 1, two otherwise.
+
+    python benchmarks/targets.py [--n 10000000] [--repeats 9]
+
+Prints the median time of binary_cross_entropy and binary_cross_entropy_and_grad on the
+same inputs with uniform targets and with targets rounded to 0/1, interleaved in one process.
+"""
+
+import argparse
+import functools
+import statistics
+import time
+
+import numpy as np
+
+import fastbce
+
+
+def median_time(call, repeats):
+    call()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=float, default=1e7)
+    parser.add_argument("--repeats", type=int, default=9)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    n = int(args.n)
+    x = rng.uniform(1e-6, 1 - 1e-6, n).astype(np.float32)
+    soft = rng.uniform(0, 1, n).astype(np.float32)
+    hard = np.round(soft)
+    for name, fn in (
+        ("loss", fastbce.binary_cross_entropy),
+        ("loss+grad", fastbce.binary_cross_entropy_and_grad),
+    ):
+        t_soft, t_hard = [], []
+        for _ in range(3):  # interleaved rounds
+            t_soft.append(median_time(functools.partial(fn, x, soft), args.repeats))
+            t_hard.append(median_time(functools.partial(fn, x, hard), args.repeats))
+        s, h = min(t_soft), min(t_hard)
+        print(
+            f"{name:10s} N={n:.0e} float32: soft targets {s * 1e3:7.1f} ms, 0/1 targets {h * 1e3:7.1f} ms "
+            f"({s / h:.2f}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
