@@ -89,19 +89,11 @@ def binary_cross_entropy_with_logits_grad_hess(
     hess_out: NDArray[Floating] | None = ...,
 ) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
 
-class BCELoss:
+class _Criterion:
     weight: ArrayLike | None
     reduction: Reduction
     label_smoothing: float
     num_threads: int | None
-    def __init__(
-        self,
-        weight: ArrayLike | None = ...,
-        reduction: Reduction = ...,
-        *,
-        label_smoothing: float = ...,
-        num_threads: int | None = ...,
-    ) -> None: ...
     def __call__(
         self, input: ArrayLike, target: ArrayLike, *, out: NDArray[Floating] | None = ...
     ) -> Floating | NDArray[Floating]: ...
@@ -125,10 +117,20 @@ class BCELoss:
         grad_out: NDArray[Floating] | None = ...,
     ) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
 
-class BCEWithLogitsLoss(BCELoss):
+class BCELoss(_Criterion):
+    def __init__(
+        self,
+        weight: ArrayLike | None = ...,
+        reduction: Reduction = ...,
+        *,
+        label_smoothing: float = ...,
+        num_threads: int | None = ...,
+    ) -> None: ...
+
+class BCEWithLogitsLoss(_Criterion):
     @property
     def pos_weight(self) -> ArrayLike | None: ...
-    def __init__(  # type: ignore[override]
+    def __init__(
         self,
         weight: ArrayLike | None = ...,
         reduction: Reduction = ...,

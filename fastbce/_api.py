@@ -12,6 +12,23 @@ from ._config import resolve_num_threads
 _QUICK = {"none": 0, "mean": 1, "sum": 2}
 
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _plain_pair(input, target, label_smoothing):
+    """Cheap checks that the compiled fast path will take these inputs as they are."""
+    return (
+        type(input) is np.ndarray
+        and type(target) is np.ndarray
+        and input.dtype in _FAST_DTYPES
+        and target.dtype == input.dtype
+        and input.flags.c_contiguous
+        and target.flags.c_contiguous
+        and type(label_smoothing) in (float, int)
+        and label_smoothing == 0
+    )
+
+
 def _direct_out(out, input, target):
     """``out`` is an input-shaped buffer the kernel may write as it is."""
     return (
@@ -29,9 +46,8 @@ def _lean(input, target, weight, reduction, label_smoothing, num_threads, with_g
     """The leanest path, for small calls: a reduced probability loss (and its gradient) of
     two plain arrays. None if it does not apply."""
     if not (
-        weight is None and label_smoothing == 0.0
-        and type(input) is np.ndarray and type(target) is np.ndarray
-        and type(reduction) is str and (reduction == "mean" or reduction == "sum")
+        weight is None and type(reduction) is str and (reduction == "mean" or reduction == "sum")
+        and _plain_pair(input, target, label_smoothing)
     ):
         return None
     grad = np.empty_like(input, order="C") if with_grad else None
@@ -44,11 +60,13 @@ def _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, nu
                logits, want=("loss",), outs=(None, None, None)):
     """(loss, grad, hess) from the fast path, those in ``want``; None if it does not apply."""
     if not (
-        weight is None and pos_weight is None and label_smoothing == 0.0
-        and type(input) is np.ndarray and type(target) is np.ndarray
-        and type(reduction) is str and reduction in _QUICK
+        weight is None and pos_weight is None and type(reduction) is str and reduction in _QUICK
+        and _plain_pair(input, target, label_smoothing)
     ):
         return None
+    given = [out for out in outs if out is not None]
+    if len(given) == 2 and np.may_share_memory(*given):
+        return None  # overlapping outputs: the general path says so
     code = _QUICK[reduction]
     if outs[0] is None and outs[1] is None and outs[2] is None:  # the common case, kept lean
         bufs = [
@@ -173,7 +191,13 @@ def _grad(p, grad_output, out):
     return grad.result()
 
 
+def _separate(a, a_name, b, b_name):
+    if a is not None and b is not None and np.may_share_memory(a, b):
+        raise ValueError(f"{a_name} and {b_name} overlap: each output needs its own memory")
+
+
 def _loss_and_grad(p, loss_out, grad_out):
+    _separate(loss_out, "loss_out", grad_out, "grad_out")
     grad = Out(grad_out, p, "grad_out")
     if p.reduction == "none":
         loss = Out(loss_out, p, "loss_out")
@@ -229,6 +253,7 @@ def binary_cross_entropy_with_logits_grad_hess(
         return r[1:]
     p = Problem(input, target, weight, "none", num_threads, logits=True,
                 pos_weight=pos_weight, label_smoothing=label_smoothing)
+    _separate(grad_out, "grad_out", hess_out, "hess_out")
     grad = Out(grad_out, p, "grad_out")
     hess = Out(hess_out, p, "hess_out")
     p.run(grad=grad, hess=hess)

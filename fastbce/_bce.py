@@ -1,8 +1,9 @@
 """Layer 3 of fastbce: array coercion, dtype policy, shape checks, outputs and threads.
 
 No per-element work happens here; every element is touched once, by one call of the compiled
-pass in ``_kernels``. The only input-sized allocations are the outputs and the copies that
-coercion cannot avoid (a non-contiguous, non-native or non-float input).
+pass in ``_kernels``. The only input-sized allocations are the outputs, the copies that
+coercion cannot avoid (a non-contiguous, non-native or non-float input) and a scratch buffer
+for an ``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
 """
 
 import numpy as np

@@ -20,9 +20,7 @@ typedef int64_t fb_i64x4 __attribute__((vector_size(32)));
 typedef uint64_t fb_u64x4 __attribute__((vector_size(32)));
 
 #define FB_SPLAT8(v) ((fb_f32x8){(v), (v), (v), (v), (v), (v), (v), (v)})
-#define FB_SPLAT8I(v) ((fb_i32x8){(v), (v), (v), (v), (v), (v), (v), (v)})
 #define FB_SPLAT4D(v) ((fb_f64x4){(v), (v), (v), (v)})
-#define FB_SPLAT4L(v) ((fb_i64x4){(v), (v), (v), (v)})
 /* mask ? a : b, lane by lane; mask lanes are all ones or all zeros */
 #define FB_SEL(T, mask, a, b) \
     ((T)(((mask) & (__typeof__(mask))(a)) | (~(mask) & (__typeof__(mask))(b))))

@@ -4,8 +4,9 @@
  *
  * A segment is a contiguous run of elements that shares one weight mode: no weight, one
  * weight for all (wstep 0) or a weight per element (wstep 1). Work is done on whole vectors;
- * the last partial vector is padded with valid values (x = t = 0.5) and masked out, so every
- * element -- whatever its position -- goes through exactly the same arithmetic.
+ * the last partial vector is padded with zeros (valid for both families) and masked out of
+ * the sums, so every element -- whatever its position -- goes through the same arithmetic
+ * (except that a vector of 0/1 targets evaluates one log, with the same values).
  */
 
 /* ------------------------------------------------------------------ lane helpers */
@@ -123,22 +124,40 @@ static inline fb_u32x8 FB_ISA(range_f32)(fb_u32x8 acc, fb_f32x8 v)
     return FB_ISA(max_u32)(acc, (fb_u32x8)(v + 0.0f));
 }
 
+/* float32 lanes 0-3 (lo) or 4-7 (hi) widened to float64. With AVX, the builtins: GCC 12
+ * lowers the generic conversions and shuffles partly through memory (store-forwarding
+ * stalls in the hot loop). */
 static inline fb_f64x4 FB_ISA(lo_f64)(fb_f32x8 v)
 {
-    return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), fb_f64x4);
+    typedef float f32x4 __attribute__((vector_size(16)));
+    f32x4 h = __builtin_shufflevector(v, v, 0, 1, 2, 3);
+#ifdef __AVX__
+    return __builtin_ia32_cvtps2pd256(h);
+#else
+    return __builtin_convertvector(h, fb_f64x4);
+#endif
 }
 
 static inline fb_f64x4 FB_ISA(hi_f64)(fb_f32x8 v)
 {
+#ifdef __AVX__
+    return __builtin_ia32_cvtps2pd256(__builtin_ia32_vextractf128_ps256(v, 1));
+#else
     return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), fb_f64x4);
+#endif
 }
 
 /* float32(q * c), lanes 0-3 scaled by c0 and 4-7 by c1, the product taken in float64 */
 static inline fb_f32x8 FB_ISA(join_f32)(fb_f32x8 q, fb_f64x4 c0, fb_f64x4 c1)
 {
     typedef float f32x4 __attribute__((vector_size(16)));
+#ifdef __AVX__
+    f32x4 lo = __builtin_ia32_cvtpd2ps256(FB_ISA(lo_f64)(q) * c0);
+    f32x4 hi = __builtin_ia32_cvtpd2ps256(FB_ISA(hi_f64)(q) * c1);
+#else
     f32x4 lo = __builtin_convertvector(FB_ISA(lo_f64)(q) * c0, f32x4);
     f32x4 hi = __builtin_convertvector(FB_ISA(hi_f64)(q) * c1, f32x4);
+#endif
     return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
 }
 
@@ -287,11 +306,13 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
     const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD, const int LOGITS)
 {
     FB_ISA(acc_f32) a = {{0, 0, 0, 0}, {0, 0, 0, 0}, {0}, {0}};
+    /* a private copy: stores to the outputs cannot alias it, so its fields stay in registers */
+    const fb_seg c = *s;
     ptrdiff_t i = 0;
-    for (; i + 8 <= s->n; i += 8)
-        FB_ISA(step_f32)(s, i, 8, &a, LOSS, W, GRAD, LOGITS);
-    if (i < s->n)
-        FB_ISA(step_f32)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD, LOGITS);
+    for (; i + 8 <= c.n; i += 8)
+        FB_ISA(step_f32)(&c, i, 8, &a, LOSS, W, GRAD, LOGITS);
+    if (i < c.n)
+        FB_ISA(step_f32)(&c, i, (int)(c.n - i), &a, LOSS, W, GRAD, LOGITS);
     for (int j = 0; j < 8; j++) {
         *flags |= (LOGITS ? a.rx[j] != 0 : a.rx[j] > 0x3f800000u) ? 1 : 0;
         *flags |= a.rt[j] > 0x3f800000u ? 2 : 0;
@@ -498,11 +519,13 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f64)(
     const fb_seg* s, int* flags, const int LOSS, const int W, const int GRAD, const int LOGITS)
 {
     FB_ISA(acc_f64) a = {{0, 0, 0, 0}, {0}, {0}};
+    /* a private copy: stores to the outputs cannot alias it, so its fields stay in registers */
+    const fb_seg c = *s;
     ptrdiff_t i = 0;
-    for (; i + 4 <= s->n; i += 4)
-        FB_ISA(step_f64)(s, i, 4, &a, LOSS, W, GRAD, LOGITS);
-    if (i < s->n)
-        FB_ISA(step_f64)(s, i, (int)(s->n - i), &a, LOSS, W, GRAD, LOGITS);
+    for (; i + 4 <= c.n; i += 4)
+        FB_ISA(step_f64)(&c, i, 4, &a, LOSS, W, GRAD, LOGITS);
+    if (i < c.n)
+        FB_ISA(step_f64)(&c, i, (int)(c.n - i), &a, LOSS, W, GRAD, LOGITS);
     for (int j = 0; j < 4; j++)
         *flags |= (a.rx[j] ? 1 : 0) | (a.rt[j] ? 2 : 0);
     return (a.sum[0] + a.sum[1]) + (a.sum[2] + a.sum[3]);

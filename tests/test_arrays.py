@@ -108,6 +108,31 @@ def test_bool_and_int_inputs_compute_in_float64(xdtype):
     assert isinstance(fastbce.binary_cross_entropy(x, t), np.float64)
 
 
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_outputs_must_not_overlap_each_other(reduction):
+    x = make((64,), np.float64, seed=14, lo=0.01, hi=0.99)
+    buf = np.empty(65)
+    with pytest.raises(ValueError, match="loss_out and grad_out overlap"):
+        if reduction == "none":
+            fastbce.binary_cross_entropy_and_grad(x, x, reduction="none", loss_out=buf[:64], grad_out=buf[1:])
+        else:
+            fastbce.binary_cross_entropy_and_grad(x, x, loss_out=buf[:1].reshape(()), grad_out=buf[:64])
+    with pytest.raises(ValueError, match="grad_out and hess_out overlap"):
+        fastbce.binary_cross_entropy_with_logits_grad_hess(x, x, grad_out=buf[:64], hess_out=buf[:64])
+
+
+def test_fast_path_never_modifies_inputs():
+    x = make((5000,), np.float32, seed=15, lo=0.01, hi=0.99)
+    t = make((5000,), np.float32, seed=16)
+    saved = x.copy(), t.copy()
+    fastbce.binary_cross_entropy(x, t)
+    fastbce.binary_cross_entropy_and_grad(x, t, reduction="sum")
+    fastbce.binary_cross_entropy_with_logits_and_grad(x, t, reduction="none")
+    fastbce.binary_cross_entropy_with_logits_grad_hess(x, t)
+    np.testing.assert_array_equal(x, saved[0])
+    np.testing.assert_array_equal(t, saved[1])
+
+
 def test_inputs_are_never_modified(xt):
     x, t = xt
     w = np.linspace(0.5, 1.5, SHAPE[1]).astype(x.dtype)

@@ -181,13 +181,16 @@ def test_label_smoothing_is_keras_rule(dtype, ls, reduction):
 
 
 @pytest.mark.parametrize("ls,exc", [(1.0, ValueError), (-0.1, ValueError), (np.nan, ValueError),
-                                    ("0.1", TypeError), (True, TypeError), (None, TypeError)])
+                                    ("0.1", TypeError), (True, TypeError), (False, TypeError),
+                                    (0j, TypeError), (np.zeros(2), TypeError), (None, TypeError)])
 def test_bad_label_smoothing(ls, exc):
     x = np.zeros(3)
     with pytest.raises(exc, match="label_smoothing"):
         fastbce.binary_cross_entropy_with_logits(x, x, label_smoothing=ls)
     with pytest.raises(exc, match="label_smoothing"):
         fastbce.binary_cross_entropy(x + 0.5, x, label_smoothing=ls)
+    with pytest.raises(exc, match="label_smoothing"):
+        fastbce.binary_cross_entropy_and_grad(x + 0.5, x, label_smoothing=ls)
     with pytest.raises(exc, match="label_smoothing"):
         fastbce.BCEWithLogitsLoss(label_smoothing=ls)
 
