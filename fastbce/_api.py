@@ -12,33 +12,15 @@ from ._config import resolve_num_threads
 _QUICK = {"none": 0, "mean": 1, "sum": 2}
 
 
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _plain_pair(input, target, label_smoothing):
-    """Cheap checks that the compiled fast path will take these inputs as they are."""
+    """Cheap checks before the compiled fast path, which checks dtypes, contiguity and shapes
+    itself (an output allocated for inputs it then declines is never touched: np.empty is
+    lazy)."""
     return (
         type(input) is np.ndarray
         and type(target) is np.ndarray
-        and input.dtype in _FAST_DTYPES
-        and target.dtype == input.dtype
-        and input.flags.c_contiguous
-        and target.flags.c_contiguous
         and type(label_smoothing) in (float, int)
         and label_smoothing == 0
-    )
-
-
-def _direct_out(out, input, target):
-    """``out`` is an input-shaped buffer the kernel may write as it is."""
-    return (
-        type(out) is np.ndarray
-        and out.dtype == input.dtype
-        and out.shape == input.shape
-        and out.flags.c_contiguous
-        and out.flags.writeable
-        and not np.may_share_memory(out, input)
-        and not np.may_share_memory(out, target)
     )
 
 
@@ -64,28 +46,19 @@ def _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, nu
         and _plain_pair(input, target, label_smoothing)
     ):
         return None
-    given = [out for out in outs if out is not None]
-    if len(given) == 2 and np.may_share_memory(*given):
-        return None  # overlapping outputs: the general path says so
     code = _QUICK[reduction]
-    if outs[0] is None and outs[1] is None and outs[2] is None:  # the common case, kept lean
-        bufs = [
-            np.empty_like(input, order="C") if (name in want and (name != "loss" or code == 0)) else None
-            for name in ("loss", "grad", "hess")
-        ]
-    else:
-        bufs = []
-        for name, out in zip(("loss", "grad", "hess"), outs):
-            if name not in want or (name == "loss" and code != 0):
-                if out is not None:
-                    return None  # a 0-d loss out= for a reduction: the general path
-                bufs.append(None)
-            elif out is None:
-                bufs.append(np.empty_like(input, order="C"))
-            elif _direct_out(out, input, target):
-                bufs.append(out)
-            else:
-                return None
+    bufs = []
+    for name, out in zip(("loss", "grad", "hess"), outs):
+        if name not in want or (name == "loss" and code != 0):
+            if out is not None:
+                return None  # a 0-d loss out= for a reduction: the general path
+            bufs.append(None)
+        elif out is None:
+            bufs.append(np.empty_like(input, order="C"))
+        elif type(out) is np.ndarray:
+            bufs.append(out)  # the kernel checks it can write it as it is
+        else:
+            return None
     total = _kernels.quick(input, target, code, *bufs, resolve_num_threads(num_threads), logits)
     if total is None:
         return None

@@ -324,6 +324,22 @@ def bce_pass(
     return _run(&p, num_threads)
 
 
+cdef bint _same_layout(const Py_buffer* a, const Py_buffer* b) noexcept:
+    cdef int k
+    if _kind(a) != _kind(b) or a.ndim != b.ndim:
+        return False
+    for k in range(a.ndim):
+        if a.shape[k] != b.shape[k]:
+            return False
+    return True
+
+
+cdef bint _overlap(const Py_buffer* a, const Py_buffer* b) noexcept:
+    cdef const char* pa = <const char*>a.buf
+    cdef const char* pb = <const char*>b.buf
+    return a.len > 0 and b.len > 0 and pa < pb + b.len and pb < pa + a.len
+
+
 def quick(x, t, int reduction, loss_out, grad_out, hess_out, int num_threads, bint logits):
     """Fast path for plain arrays: the unweighted loss (per element into ``loss_out`` for
     reduction 0, "none"; else 1 mean, 2 sum, returned as a float), the gradient into
@@ -347,12 +363,24 @@ def quick(x, t, int reduction, loss_out, grad_out, hess_out, int num_threads, bi
         if (<_Buf>bx).view.shape[k] != (<_Buf>bt).view.shape[k]:
             return None
     p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
-    bl = None if loss_out is None else _Buf(loss_out, True)
-    bg = None if grad_out is None else _Buf(grad_out, True)
-    bh = None if hess_out is None else _Buf(hess_out, True)
-    for buf in (bl, bg, bh):
-        if buf is not None and (_kind(&(<_Buf>buf).view) != p.f64 or (<_Buf>buf).view.len != (<_Buf>bx).view.len):
-            raise ValueError("internal error: output buffer of another dtype or length")
+    # outputs: written in place only if C-contiguous, writeable, of x's dtype and shape, and
+    # overlapping neither an input nor each other; anything else goes the general way
+    outs = []
+    for out in (loss_out, grad_out, hess_out):
+        if out is None:
+            outs.append(None)
+            continue
+        try:
+            bo = _Buf(out, True)
+        except (BufferError, TypeError, ValueError):
+            return None
+        if not _same_layout(&(<_Buf>bo).view, &(<_Buf>bx).view):
+            return None
+        for other in [bx, bt] + [b for b in outs if b is not None]:
+            if _overlap(&(<_Buf>bo).view, &(<_Buf>other).view):
+                return None
+        outs.append(bo)
+    bl, bg, bh = outs
     p.x = <const char*>(<_Buf>bx).view.buf
     p.t = <const char*>(<_Buf>bt).view.buf
     p.w = NULL
