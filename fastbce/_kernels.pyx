@@ -177,8 +177,6 @@ cdef double _run(const Pass* p, int nthreads) except? -1.0:
     cdef Py_ssize_t b
     cdef double total = 0.0
     cdef int bad = 0
-    cdef double one_sum
-    cdef int one_flag
     if nblocks == 0:
         return 0.0
     if n < PARALLEL_MIN or nthreads < 1:
@@ -246,6 +244,28 @@ cdef inline int _kind(const Py_buffer* v) noexcept:
     return -1
 
 
+cdef inline char* _ptr(buf) noexcept:
+    # the memory of a held buffer; NULL for an absent (None) one
+    return NULL if buf is None else <char*>(<_Buf>buf).view.buf
+
+
+cdef void _pass_io(Pass* p, _Buf bx, _Buf bt, bl, bg, bh, bint logits, const Layout* lay) noexcept:
+    """The fields every pass sets; weights, per-element grad_output and smoothing absent."""
+    p.n = bx.view.len // bx.view.itemsize
+    p.x = <const char*>bx.view.buf
+    p.t = <const char*>bt.view.buf
+    p.loss = _ptr(bl)
+    p.grad = _ptr(bg)
+    p.hess = _ptr(bh)
+    p.logits = logits
+    p.w = NULL
+    p.pw = NULL
+    p.gvec = NULL
+    p.lay = lay
+    p.pwlay = lay
+    p.ls = 0.0
+
+
 cdef _fill_layout(Layout* lay, layout, _Buf buf, Py_ssize_t n, Py_ssize_t itemsize):
     """Copy (row_len, row_step, div, mod, stride) into ``lay``; refuse one that would read
     past ``buf``."""
@@ -295,7 +315,7 @@ def bce_pass(
     p.f64 = _kind(&(<_Buf>bx).view)
     if p.f64 < 0:
         raise ValueError("internal error: input is neither float32 nor float64")
-    p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
+    _pass_io(&p, bx, bt, bl, bg, bh, logits, &lay)
     for buf in (bt, bw, bpw, bl, bg, bh, bv):
         # weights are compact (their layouts say how they are read); the rest input-sized
         if buf is not None and (
@@ -307,19 +327,12 @@ def bce_pass(
         _fill_layout(&lay, w_layout, bw, p.n, (<_Buf>bx).view.itemsize)
     if bpw is not None:
         _fill_layout(&pwlay, pw_layout, bpw, p.n, (<_Buf>bx).view.itemsize)
-    p.x = <const char*>(<_Buf>bx).view.buf
-    p.t = <const char*>(<_Buf>bt).view.buf
-    p.w = NULL if bw is None else <const char*>(<_Buf>bw).view.buf
-    p.lay = &lay
-    p.pw = NULL if bpw is None else <const char*>(<_Buf>bpw).view.buf
+    p.w = _ptr(bw)
+    p.pw = _ptr(bpw)
     p.pwlay = &pwlay
-    p.loss = NULL if bl is None else <char*>(<_Buf>bl).view.buf
-    p.grad = NULL if bg is None else <char*>(<_Buf>bg).view.buf
-    p.hess = NULL if bh is None else <char*>(<_Buf>bh).view.buf
-    p.gvec = NULL if bv is None else <const char*>(<_Buf>bv).view.buf
+    p.gvec = _ptr(bv)
     p.g = g / gdiv
     p.want_sum = want_sum
-    p.logits = logits
     p.ls = label_smoothing
     return _run(&p, num_threads)
 
@@ -362,7 +375,6 @@ def quick(x, t, int reduction, loss_out, grad_out, hess_out, int num_threads, bi
     for k in range((<_Buf>bx).view.ndim):
         if (<_Buf>bx).view.shape[k] != (<_Buf>bt).view.shape[k]:
             return None
-    p.n = (<_Buf>bx).view.len // (<_Buf>bx).view.itemsize
     # outputs: written in place only if C-contiguous, writeable, of x's dtype and shape, and
     # overlapping neither an input nor each other; anything else goes the general way
     outs = []
@@ -380,21 +392,9 @@ def quick(x, t, int reduction, loss_out, grad_out, hess_out, int num_threads, bi
             if _overlap(&(<_Buf>bo).view, &(<_Buf>other).view):
                 return None
         outs.append(bo)
-    bl, bg, bh = outs
-    p.x = <const char*>(<_Buf>bx).view.buf
-    p.t = <const char*>(<_Buf>bt).view.buf
-    p.w = NULL
-    p.lay = &lay
-    p.pw = NULL
-    p.pwlay = &lay
-    p.loss = NULL if bl is None else <char*>(<_Buf>bl).view.buf
-    p.grad = NULL if bg is None else <char*>(<_Buf>bg).view.buf
-    p.hess = NULL if bh is None else <char*>(<_Buf>bh).view.buf
-    p.gvec = NULL
+    _pass_io(&p, bx, bt, outs[0], outs[1], outs[2], logits, &lay)
     p.g = 1.0 / p.n if (reduction == 1 and p.n > 0) else 1.0
     p.want_sum = reduction != 0
-    p.logits = logits
-    p.ls = 0.0
     total = _run(&p, num_threads)
     if reduction == 1:
         return total / p.n if p.n > 0 else float("nan")

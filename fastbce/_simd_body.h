@@ -191,7 +191,7 @@ typedef struct {
 } FB_ISA(logit_f32);
 
 static inline __attribute__((always_inline)) FB_ISA(logit_f32) FB_ISA(logit_math_f32)(
-    fb_f32x8 x, fb_f32x8 t, fb_f32x8 pw, const int PW, const int LOSS, const int GRAD, const int HESS)
+    fb_f32x8 x, fb_f32x8 t, fb_f32x8 pw, const int PW, const int LOSS, const int NEED_SIG)
 {
     FB_ISA(logit_f32) o;
     fb_f32x8 e = FB_ISA(exp_neg_f32)((fb_f32x8)((fb_i32x8)x | (fb_i32x8)FB_SPLAT8(-0.0f)));
@@ -203,7 +203,7 @@ static inline __attribute__((always_inline)) FB_ISA(logit_f32) FB_ISA(logit_math
         fb_f32x8 lw = PW ? (pw - 1.0f) * t + 1.0f : FB_SPLAT8(1.0f);
         o.loss = (1.0f - t) * x + lw * sp;
     }
-    if (GRAD || HESS) {
+    if (NEED_SIG) {
         fb_f32x8 r = 1.0f / v;
         fb_i32x8 pos = x >= 0.0f;
         fb_f32x8 sig = FB_SEL(fb_f32x8, pos, FB_SPLAT8(1.0f), e) * r;
@@ -253,7 +253,7 @@ static inline __attribute__((always_inline)) void FB_ISA(step_f32)(
         tv = tv * (float)(1.0 - s->ls) + (float)(0.5 * s->ls);
     fb_f32x8 l = FB_SPLAT8(0.0f), q = FB_SPLAT8(0.0f);
     if (LOGITS) {
-        FB_ISA(logit_f32) o = FB_ISA(logit_math_f32)(xv, tv, pwv, PW, LOSS, GRAD, s->hess != NULL);
+        FB_ISA(logit_f32) o = FB_ISA(logit_math_f32)(xv, tv, pwv, PW, LOSS, GRAD || s->hess != NULL);
         l = o.loss;
         q = o.grad;
         if (s->hess != NULL) {
@@ -425,7 +425,7 @@ typedef struct {
 
 /* as logit_math_f32 */
 static inline __attribute__((always_inline)) FB_ISA(logit_f64) FB_ISA(logit_math_f64)(
-    fb_f64x4 x, fb_f64x4 t, fb_f64x4 pw, const int PW, const int LOSS, const int GRAD, const int HESS)
+    fb_f64x4 x, fb_f64x4 t, fb_f64x4 pw, const int PW, const int LOSS, const int NEED_SIG)
 {
     FB_ISA(logit_f64) o;
     fb_f64x4 e = FB_ISA(exp_neg_f64)((fb_f64x4)((fb_i64x4)x | (fb_i64x4)FB_SPLAT4D(-0.0)));
@@ -437,7 +437,7 @@ static inline __attribute__((always_inline)) FB_ISA(logit_f64) FB_ISA(logit_math
         fb_f64x4 lw = PW ? (pw - 1.0) * t + 1.0 : FB_SPLAT4D(1.0);
         o.loss = (1.0 - t) * x + lw * sp;
     }
-    if (GRAD || HESS) {
+    if (NEED_SIG) {
         fb_f64x4 r = 1.0 / v;
         fb_i64x4 pos = x >= 0.0;
         fb_f64x4 sig = FB_SEL(fb_f64x4, pos, FB_SPLAT4D(1.0), e) * r;
@@ -483,7 +483,7 @@ static inline __attribute__((always_inline)) void FB_ISA(step_f64)(
         tv = tv * (1.0 - s->ls) + 0.5 * s->ls;
     fb_f64x4 l = FB_SPLAT4D(0.0), q = FB_SPLAT4D(0.0);
     if (LOGITS) {
-        FB_ISA(logit_f64) o = FB_ISA(logit_math_f64)(xv, tv, pwv, PW, LOSS, GRAD, s->hess != NULL);
+        FB_ISA(logit_f64) o = FB_ISA(logit_math_f64)(xv, tv, pwv, PW, LOSS, GRAD || s->hess != NULL);
         l = o.loss;
         q = o.grad;
         if (s->hess != NULL) {
