@@ -9,8 +9,10 @@ Run it with fastbce installed (or built in place and on ``PYTHONPATH``)::
 Every configuration (dtype x N x op x threads) times all implementations interleaved, on
 the same two arrays, and reports the median per-call time. "forward" is the mean loss,
 "fwd+grad" is the mean loss and its gradient with respect to the input, both on
-probabilities. The logits ops take logits x ~ N(0, 3) and binary labels t: "logits fwd+grad"
-is the mean loss and its gradient, "logits grad_hess" the per-element gradient and hessian.
+probabilities with binary labels t (as in the torch tutorial fastbce grew from);
+"forward, soft t" is the mean loss with targets uniform in [0, 1]. The logits ops take
+logits x ~ N(0, 3) and binary labels t: "logits fwd+grad" is the mean loss and its gradient,
+"logits grad_hess" the per-element gradient and hessian.
 scikit-learn's HalfBinomialLoss runs on the logits ops only; it returns per-element losses,
 so its rows compare with "fastbce (none)", fastbce writing per-element losses and gradients
 into preallocated arrays. The row "np.dot floor" is ``np.dot(x, t)``: one read of both
@@ -47,12 +49,15 @@ DEFAULT_JSON = HERE / "results" / "bench.json"
 DEFAULT_PLOT = HERE / "results" / "bench.png"
 
 DTYPES = ("float32", "float64")
+SOFT_FORWARD = "forward, soft t"
 LOGITS_FWD_GRAD = "logits fwd+grad"
 GRAD_HESS = "logits grad_hess"
 OP_FAMILIES = {  # the input each op takes -> its ops; one plot row per dtype and family
     "probabilities": ("forward", "fwd+grad"),
+    "soft targets": (SOFT_FORWARD,),
     "logits": (LOGITS_FWD_GRAD, GRAD_HESS),
 }
+FORWARD_OPS = ("forward", SOFT_FORWARD)
 OPS = tuple(op for ops in OP_FAMILIES.values() for op in ops)
 DEFAULT_SIZES = "1e2,1e4,1e6,1e7"
 QUICK_SIZES = "1e2,1e4,1e5"
@@ -259,6 +264,7 @@ def fastbce_impls(fastbce, x, t, cfg):
         return [Impl(FASTBCE, functools.partial(fn, x, t, **threads, **out))]
     fn = {
         "forward": fastbce.binary_cross_entropy,
+        SOFT_FORWARD: fastbce.binary_cross_entropy,
         "fwd+grad": fastbce.binary_cross_entropy_and_grad,
         LOGITS_FWD_GRAD: fastbce.binary_cross_entropy_with_logits_and_grad,
     }[cfg.op]
@@ -273,6 +279,7 @@ def fastbce_impls(fastbce, x, t, cfg):
 def numpy_impl(x, t, cfg):
     fn = {
         "forward": numpy_loss,
+        SOFT_FORWARD: numpy_loss,
         "fwd+grad": numpy_loss_and_grad,
         LOGITS_FWD_GRAD: numpy_logits_loss_and_grad,
         GRAD_HESS: numpy_logits_grad_hess,
@@ -295,7 +302,7 @@ def torch_impl(torch, x, t, cfg):
             functools.partial(torch_grad_hess, torch, torch.from_numpy(x), target),
             prepare,
         )
-    if cfg.op == "forward":
+    if cfg.op in FORWARD_OPS:
         bce = functional.binary_cross_entropy
         return Impl("torch", functools.partial(bce, torch.from_numpy(x), target), prepare)
     bce = (
@@ -317,10 +324,10 @@ def torch_impl(torch, x, t, cfg):
 def numba_impl(numba_kernels, x, t, cfg):
     import numba
 
-    if cfg.kind != "probabilities":
+    if cfg.kind == "logits":
         return None  # numba is benchmarked on the probability ops only
     loss, loss_and_grad = numba_kernels
-    kernel = loss if cfg.op == "forward" else loss_and_grad
+    kernel = loss if cfg.op in FORWARD_OPS else loss_and_grad
     threads = min(cfg.threads, numba.config.NUMBA_NUM_THREADS)
     return Impl(
         "numba", functools.partial(kernel, x, t), functools.partial(numba.set_num_threads, threads)
@@ -333,7 +340,7 @@ NUMEXPR_TERM = (
 
 
 def numexpr_impl(numexpr, x, t, cfg):
-    if cfg.op != "forward":
+    if cfg.op not in FORWARD_OPS:
         return None  # numexpr is benchmarked on the forward loss only
 
     def loss():
@@ -390,11 +397,15 @@ def op_family(op):
 
 
 def make_inputs(dtype, n, seed, kind="probabilities"):
-    """Probabilities x with soft targets t, or logits x with binary labels t, seeded."""
-    if kind == "probabilities":
+    """Probabilities x with binary labels or soft targets t, or logits x with binary labels
+    t, seeded."""
+    if kind in ("probabilities", "soft targets"):
         rng = np.random.default_rng([seed, n, DTYPES.index(dtype)])
         x = rng.uniform(X_EPS, 1 - X_EPS, n).astype(dtype)
-        t = rng.uniform(0.0, 1.0, n).astype(dtype)
+        if kind == "probabilities":
+            t = rng.integers(0, 2, n).astype(dtype)
+        else:
+            t = rng.uniform(0.0, 1.0, n).astype(dtype)
     else:
         rng = np.random.default_rng([seed, n, DTYPES.index(dtype), 1])
         x = rng.normal(0.0, LOGIT_SCALE, n).astype(dtype)

@@ -43,6 +43,28 @@ typedef uint64_t fb_u64x4 __attribute__((vector_size(32)));
 #define FB_GRAD_EPS_F 9.99999996e-13f
 #define FB_GRAD_EPS_D ((double)9.99999996e-13f)
 
+/* Failed tries of the product path (see _simd_body.h) back off: after k failed groups in a
+ * row, the next min(2^k - 1, 31) go straight to the general path. Soft targets then pay for
+ * one try in 32 groups, and a lone failure (one element near its target) costs one group. */
+typedef struct {
+    int skip, backoff;
+} fb_backoff;
+
+/* whether a group took the product path; try_group is evaluated only when a try is due */
+#define fb_prod_try(b, try_group) \
+    ((b)->skip > 0 ? ((b)->skip--, 0) : fb_prod_done((b), (try_group)))
+
+static inline int fb_prod_done(fb_backoff* b, int ok)
+{
+    if (ok) {
+        b->backoff = 0;
+    } else {
+        b->skip = b->backoff;
+        b->backoff = b->backoff < 31 ? 2 * b->backoff + 1 : 31;
+    }
+    return ok;
+}
+
 /* call LOOP with compile-time mode constants: loss 0 none / 1 store / 2 sum, wmode 0 none /
  * 1 one weight / 2 per element, grad 0 none / 1 scalar upstream / 2 per element */
 #define FB_MODES(LOOP, s, flags, loss, wmode, grad)                                    \

@@ -39,6 +39,54 @@ static inline fb_u32x8 FB_ISA(max_u32)(fb_u32x8 a, fb_u32x8 b)
 #endif
 }
 
+/* ------------------------------------------------------------------ summed logs as products */
+
+/* Probabilities: with 0/1 targets, no label smoothing and no per-element weight, the summed loss is
+ * -sum log q, q = x where t = 1 and 1 - x where t = 0: the log of a product. The factors are
+ * multiplied in float64 a group of vectors at a time, and after each group the exponents of
+ * the running products move into an integer count, so no log is taken per element: one per
+ * lane at the end of the segment. A group takes this path only if every element in it is
+ * valid and far enough from the clamp and from a tiny loss that a float64 product loses
+ * nothing a per-element log would keep (group_f32 / group_f64 say how far); any other group
+ * goes through the per-element path, which also raises the range flags.
+ * Logits: without pos_weight, the loss is max(x, 0) - t x + log1p(e), e = exp(-|x|), for any
+ * t: the first part is summed in float64 (t x is exact there) and the log1p is the log of the
+ * product of 1 + e (group_logit_f32). */
+typedef struct {
+    fb_f64x4 p0, p1;     /* running products, renormalised to [1, 2) after every group */
+    fb_i64x4 e;          /* the biased exponents taken out of them */
+    ptrdiff_t renorms;   /* groups taken: each added 2 * 1023 of bias to every lane of e */
+    fb_f64x4 lin;        /* logits: the part of their loss outside the log, summed */
+} FB_ISA(prod);
+
+static inline fb_f64x4 FB_ISA(renorm)(fb_f64x4 p, fb_i64x4* e)
+{
+    fb_u64x4 bits = (fb_u64x4)p;
+    *e += (fb_i64x4)((bits >> 52) & 0x7ffu);  /* the sign (of factors x - 1) is dropped */
+    return (fb_f64x4)((bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull);
+}
+
+static inline void FB_ISA(prod_mul)(FB_ISA(prod)* a, fb_f64x4 g0, fb_f64x4 g1)
+{
+    a->p0 = FB_ISA(renorm)(a->p0 * g0, &a->e);
+    a->p1 = FB_ISA(renorm)(a->p1 * g1, &a->e);
+    a->renorms++;
+}
+
+static inline fb_f64x4 FB_ISA(log_f64)(fb_f64x4 v, fb_f64x4 err);
+
+/* the sum of log q over every factor taken */
+static double FB_ISA(prod_log)(const FB_ISA(prod)* a)
+{
+    fb_f64x4 l = FB_ISA(log_f64)(a->p0, FB_SPLAT4D(0.0)) + FB_ISA(log_f64)(a->p1, FB_SPLAT4D(0.0));
+    double sum = 0.0;
+    for (int j = 0; j < 4; j++) {
+        double k = (double)(a->e[j] - 2046 * (int64_t)a->renorms);  /* exact */
+        sum += (k * 6.93147180369123816490e-01 + l[j]) + k * 1.9082149292705877000e-10;
+    }
+    return sum;
+}
+
 /* ------------------------------------------------------------------ float32, 8 lanes */
 
 /* log(2^k * (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1]:
@@ -93,6 +141,16 @@ static inline int FB_ISA(all_f32)(fb_i32x8 m)
     for (int j = 0; j < 8; j++)
         all &= m[j] != 0;
     return all;
+#endif
+}
+
+/* 1 if every lane of the mask is set */
+static inline int FB_ISA(all_f64)(fb_i64x4 m)
+{
+#if defined(__AVX__)
+    return __builtin_ia32_movmskpd256((fb_f64x4)m) == 0xf;
+#else
+    return FB_ISA(all_f32)((fb_i32x8)m);  /* the halves of each 64-bit lane are equal */
 #endif
 }
 
@@ -190,6 +248,31 @@ typedef struct {
     fb_f32x8 loss, grad, hess;
 } FB_ISA(logit_f32);
 
+/* a b + c, rounded once where the instruction set has FMA */
+static inline fb_f32x8 FB_ISA(fma_f32)(fb_f32x8 a, fb_f32x8 b, fb_f32x8 c)
+{
+#ifdef __FMA__
+    return __builtin_ia32_vfmaddps256(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* grad and hess from e = exp(-|x|), pt = pw t and a = pw t + 1 - t */
+static inline void FB_ISA(logit_sig_f32)(
+    FB_ISA(logit_f32)* o, fb_f32x8 x, fb_f32x8 t, fb_f32x8 e, fb_f32x8 pt, fb_f32x8 a)
+{
+    fb_f32x8 r = 1.0f / (1.0f + e);
+    fb_i32x8 pos = x >= 0.0f;
+    fb_f32x8 sig = FB_SEL(fb_f32x8, pos, FB_SPLAT8(1.0f), e) * r;
+    fb_f32x8 omsig = FB_SEL(fb_f32x8, pos, e, FB_SPLAT8(1.0f)) * r;
+    /* a sig - pw t, written as (1 - t) - a (1 - sig) where sig is near 1: no cancellation.
+     * Explicit FMAs: the compiler's own contraction depends on whether a is a known
+     * constant, and the group and per-element paths must give the same bits */
+    o->grad = FB_SEL(fb_f32x8, pos, FB_ISA(fma_f32)(-a, omsig, 1.0f - t), FB_ISA(fma_f32)(a, sig, -pt));
+    o->hess = a * sig * omsig;
+}
+
 static inline __attribute__((always_inline)) FB_ISA(logit_f32) FB_ISA(logit_math_f32)(
     fb_f32x8 x, fb_f32x8 t, fb_f32x8 pw, const int PW, const int LOSS, const int NEED_SIG)
 {
@@ -199,20 +282,55 @@ static inline __attribute__((always_inline)) FB_ISA(logit_f32) FB_ISA(logit_math
     fb_f32x8 pt = PW ? pw * t : t;
     fb_f32x8 a = PW ? pt + 1.0f - t : FB_SPLAT8(1.0f);
     if (LOSS) {
-        fb_f32x8 sp = FB_ISA(max_f32)(-x, FB_SPLAT8(0.0f)) + FB_ISA(log_f32)(v, (1.0f - v) + e, 1);
+        /* (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms
+         * that cannot cancel (torch's sum of the three does, for confident logits) */
+        fb_f32x8 lin = FB_SEL(fb_f32x8, x >= 0.0f, (1.0f - t) * x, -(pt * x));
         fb_f32x8 lw = PW ? (pw - 1.0f) * t + 1.0f : FB_SPLAT8(1.0f);
-        o.loss = (1.0f - t) * x + lw * sp;
+        o.loss = lin + lw * FB_ISA(log_f32)(v, (1.0f - v) + e, 1);
     }
-    if (NEED_SIG) {
-        fb_f32x8 r = 1.0f / v;
-        fb_i32x8 pos = x >= 0.0f;
-        fb_f32x8 sig = FB_SEL(fb_f32x8, pos, FB_SPLAT8(1.0f), e) * r;
-        fb_f32x8 omsig = FB_SEL(fb_f32x8, pos, e, FB_SPLAT8(1.0f)) * r;
-        /* a sig - pw t, written as (1 - t) - a (1 - sig) where sig is near 1: no cancellation */
-        o.grad = FB_SEL(fb_f32x8, pos, (1.0f - t) - a * omsig, a * sig - pt);
-        o.hess = a * sig * omsig;
-    }
+    if (NEED_SIG)
+        FB_ISA(logit_sig_f32)(&o, x, t, e, pt, a);
     return o;
+}
+
+/* d loss / dx of the probability family before scaling: (x - t) / max(x (1 - x), eps) */
+static inline fb_f32x8 FB_ISA(prob_grad_f32)(fb_f32x8 x, fb_f32x8 t)
+{
+#ifdef __FMA__
+    fb_f32x8 d = x - x * x;  /* fused: x - x^2 rounded once */
+#else
+    fb_f32x8 d = (1.0f - x) * x;  /* torch's form; 1 - x is exact for x >= 1/2 */
+#endif
+    return (x - t) / FB_ISA(max_f32)(d, FB_SPLAT8(FB_GRAD_EPS_F));
+}
+
+/* stores q times g * w (g already divided by N for "mean"), rounded once more at most: the
+ * scaling is done in float64, or, for one upstream gradient and no weight, with FMA, as
+ * q g_hi + q g_lo, g split into two floats */
+static inline __attribute__((always_inline)) void FB_ISA(store_grad_f32)(
+    const fb_seg* s, ptrdiff_t i, int rem, fb_f32x8 q, fb_f32x8 wv, fb_f32x8 gv,
+    const int W, const int GRAD)
+{
+    fb_f32x8 gr;
+#ifdef __FMA__
+    if (GRAD == 1 && !W) {
+        float hi = (float)s->gscale, lo = (float)(s->gscale - (double)hi);
+        gr = __builtin_ia32_vfmaddps256(q, FB_SPLAT8(hi), q * lo);
+        memcpy((float*)s->grad + i, &gr, rem * sizeof(float));
+        return;
+    }
+#endif
+    fb_f64x4 c0 = FB_SPLAT4D(s->gscale), c1 = c0;
+    if (GRAD == 2) {
+        c0 = FB_ISA(lo_f64)(gv);
+        c1 = FB_ISA(hi_f64)(gv);
+    }
+    if (W) {
+        c0 *= FB_ISA(lo_f64)(wv);
+        c1 *= FB_ISA(hi_f64)(wv);
+    }
+    gr = FB_ISA(join_f32)(q, c0, c1);
+    memcpy((float*)s->grad + i, &gr, rem * sizeof(float));
 }
 
 typedef struct {
@@ -263,15 +381,8 @@ static inline __attribute__((always_inline)) void FB_ISA(step_f32)(
     } else {
         if (LOSS)
             l = FB_ISA(loss_f32)(xv, tv);
-        if (GRAD) {
-            /* (x - t) / max(x (1 - x), eps) */
-#ifdef __FMA__
-            fb_f32x8 d = xv - xv * xv;  /* fused: x - x^2 rounded once */
-#else
-            fb_f32x8 d = (1.0f - xv) * xv;  /* torch's form; 1 - x is exact for x >= 1/2 */
-#endif
-            q = (xv - tv) / FB_ISA(max_f32)(d, FB_SPLAT8(FB_GRAD_EPS_F));
-        }
+        if (GRAD)
+            q = FB_ISA(prob_grad_f32)(xv, tv);
     }
     if (LOSS) {
         if (W)
@@ -285,21 +396,75 @@ static inline __attribute__((always_inline)) void FB_ISA(step_f32)(
             a->sum1 += FB_ISA(hi_f64)(l);
         }
     }
-    if (GRAD) {
-        /* times g * w, g already divided by N for "mean": the scaling in float64, so the
-         * float32 result is rounded once more at most */
-        fb_f64x4 c0 = FB_SPLAT4D(s->gscale), c1 = c0;
-        if (GRAD == 2) {
-            c0 = FB_ISA(lo_f64)(gv);
-            c1 = FB_ISA(hi_f64)(gv);
-        }
-        if (W) {
-            c0 *= FB_ISA(lo_f64)(wv);
-            c1 *= FB_ISA(hi_f64)(wv);
-        }
-        fb_f32x8 gr = FB_ISA(join_f32)(q, c0, c1);
-        memcpy((float*)s->grad + i, &gr, rem * sizeof(float));
+    if (GRAD)
+        FB_ISA(store_grad_f32)(s, i, rem, q, wv, gv, W, GRAD);
+}
+
+/* group_f32: 4 vectors (32 elements) at i on the product path, with the gradient if GRAD.
+ * Returns 0, having changed nothing but gradient stores the general path redoes, unless
+ * every t is 0 or 1 and q (x or 1 - x) lies in [2^-126, 1], and 1 - x <= 1 - 2^-20: then
+ * q is exact in float64 (1 - x is exact for x >= 2^-29), no loss reaches the -100 clamp, and
+ * the products' rounding (2^-53 per factor) is below a float32 ulp of every element's loss. */
+static inline __attribute__((always_inline)) int FB_ISA(group_f32)(
+    const fb_seg* s, ptrdiff_t i, FB_ISA(prod)* a, fb_f32x8 wv, const int W, const int GRAD)
+{
+    fb_i32x8 ok = ~(fb_i32x8){0};
+    fb_f64x4 g0 = FB_SPLAT4D(1.0), g1 = g0;
+    for (int v = 0; v < 4; v++) {
+        fb_f32x8 x, t;
+        memcpy(&x, (const float*)s->x + i + 8 * v, sizeof(x));
+        memcpy(&t, (const float*)s->t + i + 8 * v, sizeof(t));
+        fb_f32x8 tm1 = t - 1.0f;
+        fb_f32x8 q = x * (t + tm1) - tm1;  /* x for t = 1, 1 - x (rounded) for t = 0 */
+        fb_f32x8 hi = t * 0x1p-20f + (1.0f - 0x1p-20f);
+        ok &= (t * tm1 == 0.0f) & (q >= 0x1p-126f) & (q <= hi);
+        /* exact: x, or x - 1 = -(1 - x) (the sign is dropped with the exponent) */
+        g0 *= FB_ISA(lo_f64)(x) + FB_ISA(lo_f64)(tm1);
+        g1 *= FB_ISA(hi_f64)(x) + FB_ISA(hi_f64)(tm1);
+        if (GRAD)
+            FB_ISA(store_grad_f32)(s, i + 8 * v, 8, FB_ISA(prob_grad_f32)(x, t), wv, wv, W, 1);
     }
+    if (!FB_ISA(all_f32)(ok))
+        return 0;
+    FB_ISA(prod_mul)(a, g0, g1);
+    return 1;
+}
+
+/* the logits' group_f32 (no pos_weight, no per-element weight, the loss summed): taken if
+ * every e = exp(-|x|) >= 2^-20 (so |x| < 13.8 and not NaN), where the products' rounding
+ * stays below 2^-30 of log1p(e); label smoothing is applied to t as on the general path, and
+ * the targets' range is checked (a flag, raised at the end) */
+static inline __attribute__((always_inline)) int FB_ISA(group_logit_f32)(
+    const fb_seg* s, ptrdiff_t i, FB_ISA(prod)* a, fb_u32x8* rt, fb_f32x8 wv, const int W,
+    const int GRAD)
+{
+    fb_i32x8 ok = ~(fb_i32x8){0};
+    fb_f64x4 g0 = FB_SPLAT4D(1.0), g1 = g0, l0 = FB_SPLAT4D(0.0), l1 = l0;
+    for (int v = 0; v < 4; v++) {
+        fb_f32x8 x, t;
+        memcpy(&x, (const float*)s->x + i + 8 * v, sizeof(x));
+        memcpy(&t, (const float*)s->t + i + 8 * v, sizeof(t));
+        *rt = FB_ISA(range_f32)(*rt, t);
+        if (s->ls != 0.0)
+            t = t * (float)(1.0 - s->ls) + (float)(0.5 * s->ls);
+        fb_f32x8 e = FB_ISA(exp_neg_f32)((fb_f32x8)((fb_i32x8)x | (fb_i32x8)FB_SPLAT8(-0.0f)));
+        ok &= e >= 0x1p-20f;
+        fb_f32x8 m = FB_ISA(max_f32)(x, FB_SPLAT8(0.0f));
+        l0 += FB_ISA(lo_f64)(m) - FB_ISA(lo_f64)(t) * FB_ISA(lo_f64)(x);
+        l1 += FB_ISA(hi_f64)(m) - FB_ISA(hi_f64)(t) * FB_ISA(hi_f64)(x);
+        g0 *= 1.0 + FB_ISA(lo_f64)(e);
+        g1 *= 1.0 + FB_ISA(hi_f64)(e);
+        if (GRAD) {
+            FB_ISA(logit_f32) o;
+            FB_ISA(logit_sig_f32)(&o, x, t, e, t, FB_SPLAT8(1.0f));
+            FB_ISA(store_grad_f32)(s, i + 8 * v, 8, o.grad, wv, wv, W, 1);
+        }
+    }
+    if (!FB_ISA(all_f32)(ok))
+        return 0;
+    a->lin += l0 + l1;
+    FB_ISA(prod_mul)(a, g0, g1);
+    return 1;
 }
 
 static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
@@ -309,6 +474,22 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
     /* a private copy: stores to the outputs cannot alias it, so its fields stay in registers */
     const fb_seg c = *s;
     ptrdiff_t i = 0;
+    double prod_sum = 0.0;
+    if (LOSS == 2 && W != 2 && c.n >= 32 && (LOGITS ? c.pw == NULL && c.hess == NULL : c.ls == 0.0)) {
+        FB_ISA(prod) p = {FB_SPLAT4D(1.0), FB_SPLAT4D(1.0), {0}, 0, {0}};
+        fb_f32x8 wv = FB_SPLAT8(W ? ((const float*)c.w)[0] : 1.0f);
+        fb_backoff b = {0, 0};
+        for (; i + 32 <= c.n; i += 32) {
+            if (fb_prod_try(&b, LOGITS ? FB_ISA(group_logit_f32)(&c, i, &p, &a.rt, wv, W, GRAD)
+                                       : FB_ISA(group_f32)(&c, i, &p, wv, W, GRAD)))
+                continue;
+            for (int v = 0; v < 32; v += 8)
+                FB_ISA(step_f32)(&c, i + v, 8, &a, LOSS, W, GRAD, LOGITS);
+        }
+        double lin = (p.lin[0] + p.lin[1]) + (p.lin[2] + p.lin[3]);
+        double logs = FB_ISA(prod_log)(&p);
+        prod_sum = (LOGITS ? lin + logs : -logs) * (W ? (double)wv[0] : 1.0);
+    }
     for (; i + 8 <= c.n; i += 8)
         FB_ISA(step_f32)(&c, i, 8, &a, LOSS, W, GRAD, LOGITS);
     if (i < c.n)
@@ -318,7 +499,7 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
         *flags |= a.rt[j] > 0x3f800000u ? 2 : 0;
     }
     fb_f64x4 acc = a.sum0 + a.sum1;
-    return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + prod_sum;
 }
 
 static inline __attribute__((always_inline)) double FB_ISA(loop_prob_f32)(
@@ -433,9 +614,9 @@ static inline __attribute__((always_inline)) FB_ISA(logit_f64) FB_ISA(logit_math
     fb_f64x4 pt = PW ? pw * t : t;
     fb_f64x4 a = PW ? pt + 1.0 - t : FB_SPLAT4D(1.0);
     if (LOSS) {
-        fb_f64x4 sp = FB_ISA(max_f64)(-x, FB_SPLAT4D(0.0)) + FB_ISA(log_f64)(v, (1.0 - v) + e);
+        fb_f64x4 lin = FB_SEL(fb_f64x4, x >= 0.0, (1.0 - t) * x, -(pt * x));
         fb_f64x4 lw = PW ? (pw - 1.0) * t + 1.0 : FB_SPLAT4D(1.0);
-        o.loss = (1.0 - t) * x + lw * sp;
+        o.loss = lin + lw * FB_ISA(log_f64)(v, (1.0 - v) + e);
     }
     if (NEED_SIG) {
         fb_f64x4 r = 1.0 / v;
@@ -452,6 +633,40 @@ typedef struct {
     fb_f64x4 sum;
     fb_i64x4 rx, rt;
 } FB_ISA(acc_f64);
+
+/* as prob_grad_f32 */
+static inline fb_f64x4 FB_ISA(prob_grad_f64)(fb_f64x4 x, fb_f64x4 t)
+{
+    fb_f64x4 d = (1.0 - x) * x;  /* torch's form, no cancellation near x = 1 */
+    return (x - t) / FB_ISA(max_f64)(d, FB_SPLAT4D(FB_GRAD_EPS_D));
+}
+
+/* as group_f32, 4 vectors (16 elements), with q in [2^-144, 1 - 2^-10]: every loss is then
+ * above 2^-10 (the clamp is at e^-100 > 2^-145), so the rounding of 1 - x and of the
+ * products (2^-53 each) stays below 2^-43 of it */
+static inline __attribute__((always_inline)) int FB_ISA(group_f64)(
+    const fb_seg* s, ptrdiff_t i, FB_ISA(prod)* a, fb_f64x4 gw, const int GRAD)
+{
+    fb_i64x4 ok = ~(fb_i64x4){0};
+    fb_f64x4 g[2] = {FB_SPLAT4D(1.0), FB_SPLAT4D(1.0)};
+    for (int v = 0; v < 4; v++) {
+        fb_f64x4 x, t;
+        memcpy(&x, (const double*)s->x + i + 4 * v, sizeof(x));
+        memcpy(&t, (const double*)s->t + i + 4 * v, sizeof(t));
+        fb_f64x4 tm1 = t - 1.0;
+        fb_f64x4 q = x * (t + tm1) - tm1;
+        ok &= (t * tm1 == 0.0) & (q >= 0x1p-144) & (q <= 1.0 - 0x1p-10);
+        g[v & 1] *= x + tm1;
+        if (GRAD) {
+            fb_f64x4 gr = gw * FB_ISA(prob_grad_f64)(x, t);
+            memcpy((double*)s->grad + i + 4 * v, &gr, sizeof(gr));
+        }
+    }
+    if (!FB_ISA(all_f64)(ok))
+        return 0;
+    FB_ISA(prod_mul)(a, g[0], g[1]);
+    return 1;
+}
 
 /* as step_f32, 4 elements */
 static inline __attribute__((always_inline)) void FB_ISA(step_f64)(
@@ -493,10 +708,8 @@ static inline __attribute__((always_inline)) void FB_ISA(step_f64)(
     } else {
         if (LOSS)
             l = FB_ISA(loss_f64)(xv, tv);
-        if (GRAD) {
-            fb_f64x4 d = (1.0 - xv) * xv;  /* torch's form, no cancellation near x = 1 */
-            q = (xv - tv) / FB_ISA(max_f64)(d, FB_SPLAT4D(FB_GRAD_EPS_D));
-        }
+        if (GRAD)
+            q = FB_ISA(prob_grad_f64)(xv, tv);
     }
     if (LOSS) {
         if (W)
@@ -522,13 +735,27 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f64)(
     /* a private copy: stores to the outputs cannot alias it, so its fields stay in registers */
     const fb_seg c = *s;
     ptrdiff_t i = 0;
+    double prod_sum = 0.0;
+    if (!LOGITS && LOSS == 2 && W != 2 && c.ls == 0.0 && c.n >= 16) {
+        FB_ISA(prod) p = {FB_SPLAT4D(1.0), FB_SPLAT4D(1.0), {0}, 0, {0}};
+        double w = W ? ((const double*)c.w)[0] : 1.0;
+        fb_f64x4 gw = FB_SPLAT4D(c.gscale * w);
+        fb_backoff b = {0, 0};
+        for (; i + 16 <= c.n; i += 16) {
+            if (fb_prod_try(&b, FB_ISA(group_f64)(&c, i, &p, gw, GRAD)))
+                continue;
+            for (int v = 0; v < 16; v += 4)
+                FB_ISA(step_f64)(&c, i + v, 4, &a, LOSS, W, GRAD, LOGITS);
+        }
+        prod_sum = -FB_ISA(prod_log)(&p) * w;
+    }
     for (; i + 4 <= c.n; i += 4)
         FB_ISA(step_f64)(&c, i, 4, &a, LOSS, W, GRAD, LOGITS);
     if (i < c.n)
         FB_ISA(step_f64)(&c, i, (int)(c.n - i), &a, LOSS, W, GRAD, LOGITS);
     for (int j = 0; j < 4; j++)
         *flags |= (a.rx[j] ? 1 : 0) | (a.rt[j] ? 2 : 0);
-    return (a.sum[0] + a.sum[1]) + (a.sum[2] + a.sum[3]);
+    return ((a.sum[0] + a.sum[1]) + (a.sum[2] + a.sum[3])) + prod_sum;
 }
 
 static inline __attribute__((always_inline)) double FB_ISA(loop_prob_f64)(

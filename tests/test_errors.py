@@ -50,6 +50,19 @@ def test_input_out_of_range(func, dtype, bad, n, pos, reduction, isa):
 
 
 @pytest.mark.parametrize("bad", BAD_VALUES, ids=str)
+@pytest.mark.parametrize("which", ["input", "target"])
+@pytest.mark.parametrize("pos", [0, 31, 40_000, 99_999])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_out_of_range_among_hard_targets(func, dtype, bad, which, pos, reduction, isa):
+    # 0/1 targets with a sum take the product path, which must still see every bad value
+    x = good(100_000, dtype)
+    t = (np.arange(100_000) % 3 == 0).astype(dtype)
+    (x if which == "input" else t)[pos] = bad_value(bad, dtype)
+    with pytest.raises(ValueError, match=f"all elements of {which} should be between 0 and 1"):
+        func(x, t, reduction=reduction)
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES, ids=str)
 @pytest.mark.parametrize("n,pos", [(5, 4), (200_003, 99_999)])
 def test_target_out_of_range(func, bad, n, pos, isa):
     t = good(n)

@@ -1,6 +1,8 @@
 """BCE on logits: against torch, extreme logits, closed forms, finite differences, label
 smoothing, pos_weight broadcasting and bad input."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -112,7 +114,10 @@ def test_infinite_logits_are_accepted():
     t = np.array([0.0, 1.0, 0.5, 0.5])
     ref_loss, ref_grad = torch_logits(x, t, reduction="none")
     loss, grad = fastbce.binary_cross_entropy_with_logits_and_grad(x, t, reduction="none")
-    np.testing.assert_array_equal(loss, ref_loss)
+    # the loss's limits; torch agrees at +inf, and gives NaN at -inf (inf - inf in its sum)
+    np.testing.assert_array_equal(loss, [np.inf] * 4)
+    np.testing.assert_array_equal(loss[0::2], ref_loss[0::2])
+    assert np.all(np.isnan(ref_loss[1::2]))
     np.testing.assert_array_equal(grad, ref_grad)
 
 
@@ -194,27 +199,83 @@ def test_bad_label_smoothing(ls, exc):
         fastbce.BCEWithLogitsLoss(label_smoothing=ls)
 
 
+# ------------------------------------------------------------------ summed through a product
+
+def hostile_logits(dtype):
+    """Runs of ordinary logits and soft targets, confident logits (|x| > 14: the per-element
+    path), extreme ones, 0/1 labels and lengths that leave partial groups of 32."""
+    rng = np.random.default_rng(71)
+    parts = []
+    for n, scale in [(5000, 3.0), (37, 30.0), (4096, 1.0), (1, 3.0), (700, 200.0)]:
+        parts.append((rng.standard_normal(n) * scale, rng.uniform(0, 1, n)))
+        parts.append((rng.standard_normal(n) * 3, rng.integers(0, 2, n)))
+    for k in range(40):  # confident runs between ordinary ones
+        n = int(rng.integers(8, 200))
+        parts.append((rng.standard_normal(n) * (40.0 if k % 2 else 3.0), rng.integers(0, 2, n)))
+    parts.append((np.array([88.7, -88.7, 1e4, -1e4, 88.7, -1e4]), np.array([1, 1, 0, 0, 0, 1])))
+    x = np.concatenate([p[0] for p in parts]).astype(dtype)
+    t = np.concatenate([p[1] for p in parts]).astype(dtype)
+    return x, t
+
+
+@pytest.mark.parametrize("weight", [None, 0.75])
+@pytest.mark.parametrize("ls", [0.0, 0.2])
+def test_sums_against_the_truth(dtype, weight, ls, isa):
+    x, t = hostile_logits(dtype)
+    w = None if weight is None else np.array(weight, dtype)
+    ts = t * (1 - ls) + 0.5 * ls
+    wfull = None if w is None else np.full(x.shape, w)
+    truth = float(torch_logits(x.astype(np.float64), ts.astype(np.float64), wfull, "sum")[0])
+    ref = float(torch_logits(x, ts.astype(dtype), None if w is None else wfull.astype(dtype), "sum")[0])
+    loss, grad = fastbce.binary_cross_entropy_with_logits_and_grad(x, t, w, "sum", label_smoothing=ls)
+    err = abs(float(loss) - truth)
+    if dtype == np.float32:
+        assert err <= max(abs(ref - truth), 2**-24 * abs(truth))
+    else:
+        assert err <= 1e-13 * abs(truth)
+    # the gradient has the same bits as without the loss
+    alone = fastbce.binary_cross_entropy_with_logits_grad(x, t, w, "sum", label_smoothing=ls)
+    np.testing.assert_array_equal(grad, alone)
+
+
+def test_sums_of_tiny_losses_keep_their_precision(dtype, isa):
+    # confident and right: every loss log1p(e^-|x|) is near 1e-6
+    rng = np.random.default_rng(72)
+    t = rng.integers(0, 2, 50_000).astype(dtype)
+    x = (np.where(t == 1, 1, -1) * rng.uniform(13.0, 14.5, t.size)).astype(dtype)
+    # exactly log1p(e^-|x|) each (torch's float64 sum cancels here, so it is no truth)
+    truth = math.fsum(np.log1p(np.exp(-np.abs(x.astype(np.float64)))))
+    got = float(fastbce.binary_cross_entropy_with_logits(x, t, reduction="sum"))
+    assert abs(got - truth) <= (2**-24 if dtype == np.float32 else 1e-13) * truth
+
+
 # ------------------------------------------------------------------ bad input
 
 
-@pytest.mark.parametrize("n,pos", [(5, 2), (100_003, 77_777)])
-def test_nan_logits_raise(n, pos, isa):
-    x = np.zeros(n)
+@pytest.mark.parametrize("n,pos", [(5, 2), (100_003, 77_777), (100_003, 31)])
+def test_nan_logits_raise(dtype, n, pos, isa):
+    x = np.zeros(n, dtype)
     x[pos] = np.nan
     for f in (fastbce.binary_cross_entropy_with_logits, fastbce.binary_cross_entropy_with_logits_grad,
               fastbce.binary_cross_entropy_with_logits_and_grad):
-        with pytest.raises(ValueError, match="NaN"):
-            f(x, np.zeros(n))
+        for reduction in ("mean", "sum", "none"):
+            with pytest.raises(ValueError, match="NaN"):
+                f(x, np.zeros(n, dtype), reduction=reduction)
     with pytest.raises(ValueError, match="NaN"):
-        fastbce.binary_cross_entropy_with_logits_grad_hess(x, np.zeros(n))
+        fastbce.binary_cross_entropy_with_logits_grad_hess(x, np.zeros(n, dtype))
 
 
 @pytest.mark.parametrize("bad", [1.5, -0.1, np.nan])
-def test_target_outside_unit_interval_raises(bad, isa):
-    t = np.full(100_003, 0.5)
-    t[99_000] = bad
+@pytest.mark.parametrize("pos", [0, 40_000, 99_000])
+def test_target_outside_unit_interval_raises(dtype, bad, pos, isa):
+    t = np.full(100_003, 0.5, dtype)
+    t[pos] = bad
+    x = np.zeros(100_003, dtype)
     with pytest.raises(ValueError, match="all elements of target should be between 0 and 1"):
-        fastbce.binary_cross_entropy_with_logits_grad_hess(np.zeros(100_003), t)
+        fastbce.binary_cross_entropy_with_logits_grad_hess(x, t)
+    for reduction in ("mean", "sum"):
+        with pytest.raises(ValueError, match="all elements of target should be between 0 and 1"):
+            fastbce.binary_cross_entropy_with_logits_and_grad(x, t, reduction=reduction)
 
 
 def test_bad_shapes_and_types():
@@ -241,10 +302,13 @@ def test_inputs_are_never_modified():
         np.testing.assert_array_equal(a, b)
 
 
-def test_bit_identical_across_thread_counts(dtype):
+@pytest.mark.parametrize("weights", [True, False])
+def test_bit_identical_across_thread_counts(dtype, weights):
     shape = (1000, 301)
     x, t = logits(shape, dtype, 21), make(shape, dtype, seed=22)
     pw, w = operand("column", shape, dtype, 23), operand("row", shape, dtype, 24)
+    if not weights:  # summed through a product (see _simd_body.h)
+        pw = w = None
     runs = [
         fastbce.binary_cross_entropy_with_logits_and_grad(x, t, w, "mean", pw, num_threads=n)
         + fastbce.binary_cross_entropy_with_logits_grad_hess(x, t, w, pw, num_threads=n)

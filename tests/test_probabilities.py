@@ -171,6 +171,87 @@ def test_sum_of_clamped_losses_is_exact(isa):
     assert fastbce.binary_cross_entropy(x, t) == 100.0
 
 
+# ------------------------------------------------------------------ 0/1 targets, summed as a product
+
+def hostile_hard_mix(dtype):
+    """0/1 targets in runs that take the product path and runs that must not: confident
+    predictions, tiny and subnormal x, exact 0 and 1 (clamped and zero losses), soft targets,
+    hard and soft alternating run by run, and lengths that leave partial groups."""
+    rng = np.random.default_rng(61)
+    tiny = np.finfo(dtype).smallest_subnormal * 64
+    xs, ts = [], []
+
+    def run(n, x, t):
+        xs.append(np.broadcast_to(np.asarray(x, dtype), n))
+        ts.append(np.broadcast_to(np.asarray(t, dtype), n))
+
+    for n in (5000, 37, 4096, 1):
+        t = rng.integers(0, 2, n)
+        run(n, rng.uniform(0, 1, n), t)
+        u = rng.uniform(0, 1e-6, n)
+        run(n, np.where(t == 1, 1 - u, u), t)  # confident and right
+    for x, t in [(1e-30, 0), (1e-30, 1), (tiny, 1), (tiny, 0), (0, 1), (1, 0), (1, 1), (0, 0)]:
+        run(33, x, t)
+        run(3000, rng.uniform(0, 1, 3000), rng.integers(0, 2, 3000))
+    for k in range(40):  # hard and soft runs of a few groups each
+        n = int(rng.integers(8, 200))
+        run(n, rng.uniform(0, 1, n), rng.integers(0, 2, n) if k % 2 else rng.uniform(0, 1, n))
+    return np.concatenate(xs), np.concatenate(ts)
+
+
+def exact_losses(x, t):
+    """The float64 truth of every element's loss (x and t exact in float64)."""
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    with np.errstate(divide="ignore"):
+        lx = np.maximum(np.log(x), -100.0)
+        l1x = np.maximum(np.log1p(-x), -100.0)
+    return (t - 1) * l1x - t * lx
+
+
+@pytest.mark.parametrize("weight", [None, 0.75])
+def test_hard_target_sums_against_the_truth(dtype, weight, isa):
+    import math
+
+    x, t = hostile_hard_mix(dtype)
+    w = None if weight is None else np.array(weight, dtype)
+    truth = math.fsum(exact_losses(x, t) * (1.0 if weight is None else float(w)))
+    got = fastbce.binary_cross_entropy(x, t, w, reduction="sum")
+    ref = torch_bce(x, t, None if w is None else np.full(x.shape, w), "sum")[0]
+    err, torch_err = abs(float(got) - truth), abs(float(ref) - truth)
+    if dtype == np.float32:
+        assert err <= max(torch_err, 2**-24 * abs(truth))
+    else:
+        assert err <= 1e-13 * abs(truth)
+    # the same as the per-element losses, summed
+    elements = fastbce.binary_cross_entropy(x, t, w, reduction="none")
+    np.testing.assert_allclose(float(got), math.fsum(elements.astype(np.float64)),
+                               rtol=2**-22 if dtype == np.float32 else 1e-13)
+
+
+def test_hard_target_sums_of_tiny_losses_keep_their_precision(dtype, isa):
+    # all losses near 1e-6 (and 1e-30): a product of factors near 1 would round them away
+    import math
+
+    n = 50_000
+    t = (make(n, dtype, seed=62) > 0.5).astype(dtype)
+    u = make(n, np.float64, seed=63, lo=1e-7, hi=2e-6)
+    x = np.where(t == 1, 1 - u, u).astype(dtype)
+    x[::7] = np.where(t[::7] == 1, 1, 1e-30)
+    truth = math.fsum(exact_losses(x, t))
+    got = float(fastbce.binary_cross_entropy(x, t, reduction="sum"))
+    assert abs(got - truth) <= (2**-24 if dtype == np.float32 else 1e-13) * truth
+
+
+def test_hard_target_gradient_is_the_same_with_or_without_the_loss(dtype, isa):
+    x, t = hostile_hard_mix(dtype)
+    for reduction in ("mean", "sum"):
+        _, fused = fastbce.binary_cross_entropy_and_grad(x, t, reduction=reduction)
+        alone = fastbce.binary_cross_entropy_grad(x, t, reduction=reduction)
+        np.testing.assert_array_equal(fused, alone)
+        ref = torch_bce(x, t, None, reduction)[1]
+        assert_close(fused, ref, dtype)
+
+
 # ------------------------------------------------------------------ gradients vs finite differences
 
 

@@ -23,9 +23,12 @@ def reset_global_threads():
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_bit_identical_for_any_thread_count(dtype, reduction, weighted):
+@pytest.mark.parametrize("targets", ["soft", "hard"])
+def test_bit_identical_for_any_thread_count(dtype, reduction, weighted, targets):
     x = make((N,), dtype, seed=1, lo=1e-5, hi=1 - 1e-5)
     t = make((N,), dtype, seed=2)
+    if targets == "hard":  # summed as products (see _simd_body.h)
+        t = (t > 0.5).astype(dtype)
     w = make((N,), dtype, seed=3, lo=0.5, hi=2.0) if weighted else None
     results = [
         fastbce.binary_cross_entropy_and_grad(x, t, w, reduction, num_threads=n)
