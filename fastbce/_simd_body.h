@@ -523,12 +523,12 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_logit_f32)(
 static inline fb_f64x4 FB_ISA(log_reduced_f64)(fb_f64x4 f, fb_f64x4 s, fb_f64x4 k)
 {
     fb_f64x4 z = s * s;
-    fb_f64x4 p = z * 0.14617715567681663116 + 0.15331609841484721018;
-    p = p * z + 0.18182892825032573217;
-    p = p * z + 0.22222211078348269202;
-    p = p * z + 0.28571428626364704901;
-    p = p * z + 0.39999999999898523173;
-    p = p * z + 0.66666666666666697262;
+    fb_f64x4 z2 = z * z;
+    /* Estrin's scheme: a shallow dependency chain, as in log_reduced_f32 */
+    fb_f64x4 p = (z * 0.39999999999898523173 + 0.66666666666666697262)
+                 + z2 * (z * 0.22222211078348269202 + 0.28571428626364704901)
+                 + (z2 * z2) * ((z * 0.15331609841484721018 + 0.18182892825032573217)
+                                + z2 * 0.14617715567681663116);
     fb_f64x4 hfsq = 0.5 * f * f;
     fb_f64x4 r = s * (hfsq + z * p) + k * 1.9082149292705877000e-10;  /* ln2 - LN2_HI */
     return k * 6.93147180369123816490e-01 - ((hfsq - r) - f);         /* LN2_HI, 32 bits */
