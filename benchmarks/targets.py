@@ -1,5 +1,6 @@
-"""Soft against hard (0/1) targets: the float32 probability kernel evaluates one log per
-element where a whole vector of 8 targets is 0 or 1, two otherwise.
+"""Soft against hard (0/1) targets. With 0/1 targets the summed loss is the log of a
+product, with no log per element (README: "How the sums avoid logs"); soft targets take two
+vectorised logs per element.
 
     python benchmarks/targets.py [--n 10000000] [--repeats 9]
 
