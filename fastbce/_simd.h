@@ -44,11 +44,20 @@ typedef uint64_t fb_u64x4 __attribute__((vector_size(32)));
 #define FB_GRAD_EPS_D ((double)9.99999996e-13f)
 
 /* Failed tries of the product path (see _simd_body.h) back off: after k failed groups in a
- * row, the next min(2^k - 1, 31) go straight to the general path. Soft targets then pay for
- * one try in 32 groups, and a lone failure (one element near its target) costs one group. */
+ * row, the next min(2^(k-1) - 1, 31) go straight to the general path. Soft targets then pay
+ * for one try in 32 groups, and a lone failure (one element near its target) costs one group. */
 typedef struct {
     int skip, backoff;
 } fb_backoff;
+
+/* A single weight w scales the product path's sum once, the per-element path's losses one
+ * by one (rounded in the input's dtype). Both agree unless w * loss could overflow,
+ * underflow or be 0 * inf there: the product path takes 0 and 2^-100 <= |w| <= 2^100 only. */
+static inline int fb_prod_weight_ok(double w)
+{
+    double a = w < 0 ? -w : w;
+    return w == 0.0 || (a >= 0x1p-100 && a <= 0x1p100);
+}
 
 /* whether a group took the product path; try_group is evaluated only when a try is due */
 #define fb_prod_try(b, try_group) \

@@ -114,9 +114,10 @@ static inline fb_f32x8 FB_ISA(log_reduced_f32)(fb_f32x8 f, fb_f32x8 k)
 static inline __attribute__((always_inline)) fb_f32x8 FB_ISA(log_f32)(
     fb_f32x8 v, fb_f32x8 err, const int WITH_ERR)
 {
-    fb_i32x8 bits = (fb_i32x8)(v * 0x1p25f);
-    fb_i32x8 k = (bits - 0x3f3504f3) >> 23;   /* 0x3f3504f3: sqrt(1/2) */
-    fb_f32x8 f = (fb_f32x8)(bits - (fb_i32x8)((fb_u32x8)k << 23)) - 1.0f;
+    /* unsigned arithmetic: negative v (invalid, flagged elsewhere) must not overflow */
+    fb_u32x8 bits = (fb_u32x8)(v * 0x1p25f);
+    fb_i32x8 k = (fb_i32x8)(bits - 0x3f3504f3u) >> 23;   /* 0x3f3504f3: sqrt(1/2) */
+    fb_f32x8 f = (fb_f32x8)(bits - ((fb_u32x8)k << 23)) - 1.0f;
     if (WITH_ERR) {
         /* v = 2^(k - 25) m, so err moves the reduced argument by err * 2^(25 - k) */
         f += err * (fb_f32x8)((fb_u32x8)(152 - k) << 23);
@@ -475,7 +476,8 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f32)(
     const fb_seg c = *s;
     ptrdiff_t i = 0;
     double prod_sum = 0.0;
-    if (LOSS == 2 && W != 2 && c.n >= 32 && (LOGITS ? c.pw == NULL && c.hess == NULL : c.ls == 0.0)) {
+    if (LOSS == 2 && W != 2 && c.n >= 32 && (LOGITS ? c.pw == NULL && c.hess == NULL : c.ls == 0.0)
+        && (!W || fb_prod_weight_ok(((const float*)c.w)[0]))) {
         FB_ISA(prod) p = {FB_SPLAT4D(1.0), FB_SPLAT4D(1.0), {0}, 0, {0}};
         fb_f32x8 wv = FB_SPLAT8(W ? ((const float*)c.w)[0] : 1.0f);
         fb_backoff b = {0, 0};
@@ -736,7 +738,8 @@ static inline __attribute__((always_inline)) double FB_ISA(loop_f64)(
     const fb_seg c = *s;
     ptrdiff_t i = 0;
     double prod_sum = 0.0;
-    if (!LOGITS && LOSS == 2 && W != 2 && c.ls == 0.0 && c.n >= 16) {
+    if (!LOGITS && LOSS == 2 && W != 2 && c.ls == 0.0 && c.n >= 16
+        && (!W || fb_prod_weight_ok(((const double*)c.w)[0]))) {
         FB_ISA(prod) p = {FB_SPLAT4D(1.0), FB_SPLAT4D(1.0), {0}, 0, {0}};
         double w = W ? ((const double*)c.w)[0] : 1.0;
         fb_f64x4 gw = FB_SPLAT4D(c.gscale * w);

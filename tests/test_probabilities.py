@@ -228,6 +228,23 @@ def test_hard_target_sums_against_the_truth(dtype, weight, isa):
                                rtol=2**-22 if dtype == np.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("weight", [np.inf, 1e37, 1e-43, 0.0, -2.0])
+def test_hard_target_sums_with_extreme_single_weights(dtype, weight, isa):
+    # the product path applies a single weight once; where that could differ from
+    # weighting each loss (overflow, underflow, 0 * inf) the per-element path must run
+    x = np.full(64, 0.5, dtype)
+    x[0], x[1] = 1.0, np.finfo(dtype).tiny
+    t = np.ones(64, dtype)
+    w = np.array(weight, dtype)
+    for reduction in ("sum", "mean"):
+        got = fastbce.binary_cross_entropy(x, t, w, reduction=reduction)
+        ref = torch_bce(x, t, np.full(x.shape, w), reduction)[0]
+        if np.isfinite(ref):
+            assert_close(got, ref, dtype)
+        else:
+            np.testing.assert_equal(got, ref)
+
+
 def test_hard_target_sums_of_tiny_losses_keep_their_precision(dtype, isa):
     # all losses near 1e-6 (and 1e-30): a product of factors near 1 would round them away
     import math
