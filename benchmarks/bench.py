@@ -65,6 +65,7 @@ DEFAULT_THREADS = "1,all"
 
 FASTBCE = "fastbce"
 FASTBCE_NONE = "fastbce (none)"  # reduction="none" into preallocated arrays, like sklearn
+FASTBCE_OUT = "fastbce (grad_out)"  # fwd+grad into a preallocated gradient
 TORCH_OPS = "torch (ops)"
 SKLEARN = "sklearn"
 FLOOR = "np.dot floor"
@@ -72,6 +73,7 @@ IMPLS = ("fastbce", "torch", "numpy", "numba", "numexpr", "sklearn", "floor")
 IMPL_COLORS = {
     FASTBCE: "tab:red",
     FASTBCE_NONE: "salmon",
+    FASTBCE_OUT: "salmon",
     "torch": "tab:orange",
     TORCH_OPS: "tab:orange",
     "numpy": "tab:blue",
@@ -256,7 +258,8 @@ def numpy_logits_grad_hess(x, t):
 
 
 def fastbce_impls(fastbce, x, t, cfg):
-    """fastbce's row, plus "fastbce (none)" (sklearn's reference) on logits fwd+grad."""
+    """fastbce's row, plus "fastbce (none)" (sklearn's reference) on logits fwd+grad and
+    "fastbce (grad_out)" (the gradient into a preallocated array) on fwd+grad."""
     threads = {"num_threads": cfg.fastbce_threads}
     if cfg.op == GRAD_HESS:
         fn = fastbce.binary_cross_entropy_with_logits_grad_hess
@@ -273,6 +276,9 @@ def fastbce_impls(fastbce, x, t, cfg):
         out = {"loss_out": np.empty_like(x), "grad_out": np.empty_like(x)}
         none = functools.partial(fn, x, t, reduction="none", **threads, **out)
         impls.append(Impl(FASTBCE_NONE, none))
+    if cfg.op == "fwd+grad":  # the same call, without a fresh output array each time
+        out = functools.partial(fn, x, t, **threads, grad_out=np.empty_like(x))
+        impls.append(Impl(FASTBCE_OUT, out))
     return impls
 
 
