@@ -69,7 +69,8 @@ def main():
         ("read 2, write 1 (into out)", lambda: split(n, cores, read2_write1)),
         ("read 2, write 1 (fresh array)", read2_write1_fresh),
         ("read 2, write 2 (into outs)", lambda: split(n, cores, read2_write2)),
-        ("fastbce fwd+grad (grad_out=)", lambda: fastbce.binary_cross_entropy_and_grad(x, t, grad_out=g)),
+        ("fastbce fwd+grad (grad_out=)",
+         lambda: fastbce.binary_cross_entropy_and_grad(x, t, grad_out=g)),
         ("fastbce fwd+grad (fresh array)", lambda: fastbce.binary_cross_entropy_and_grad(x, t)),
     ]
     print(f"float32, n = {n:,}, {cores} threads, median of {args.repeats} calls")

@@ -27,16 +27,16 @@ def fmt_time(seconds):
 def table(results):
     index = {(r["dtype"], r["n"], r["op"], r["threads"], r["impl"]): r for r in results}
     big = max(r["n"] for r in results)
-    rows = [
-        "| dtype | op | N | threads | fastbce | torch | numpy | scikit-learn "
-        "| vs torch | vs scikit-learn | fastbce / np.dot |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = ("dtype", "op", "N", "threads", "fastbce", "torch", "numpy", "scikit-learn",
+              "vs torch", "vs scikit-learn", "fastbce / np.dot")
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for dtype in ("float32", "float64"):
         for op in OPS:
             for n, threads in ((100, "1"), (big, "1"), (big, "all")):
-                def get(impl):
-                    return index.get((dtype, n, op, threads, impl))
+                key = (dtype, n, op, threads)
+
+                def get(impl, key=key):
+                    return index.get(key + (impl,))
 
                 fast = get("fastbce")
                 if fast is None:

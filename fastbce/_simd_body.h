@@ -6,7 +6,9 @@
  * weight for all (wstep 0) or a weight per element (wstep 1). Work is done on whole vectors;
  * the last partial vector is padded with zeros (valid for both families) and masked out of
  * the sums, so every element -- whatever its position -- goes through the same arithmetic
- * (except that a vector of 0/1 targets evaluates one log, with the same values).
+ * (except that a vector of 0/1 targets evaluates one log, with the same values). Summed
+ * losses may instead be taken as the log of a product ("summed logs as products" below);
+ * per-element outputs and gradients are the same bits either way.
  */
 
 /* ------------------------------------------------------------------ lane helpers */
@@ -270,7 +272,8 @@ static inline void FB_ISA(logit_sig_f32)(
     /* a sig - pw t, written as (1 - t) - a (1 - sig) where sig is near 1: no cancellation.
      * Explicit FMAs: the compiler's own contraction depends on whether a is a known
      * constant, and the group and per-element paths must give the same bits */
-    o->grad = FB_SEL(fb_f32x8, pos, FB_ISA(fma_f32)(-a, omsig, 1.0f - t), FB_ISA(fma_f32)(a, sig, -pt));
+    fb_f32x8 g_pos = FB_ISA(fma_f32)(-a, omsig, 1.0f - t), g_neg = FB_ISA(fma_f32)(a, sig, -pt);
+    o->grad = FB_SEL(fb_f32x8, pos, g_pos, g_neg);
     o->hess = a * sig * omsig;
 }
 
