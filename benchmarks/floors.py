@@ -13,23 +13,12 @@ Prints the median of ``--repeats`` calls of each.
 
 import argparse
 import os
-import statistics
 import threading
-import time
 
 import numpy as np
+from targets import median_time  # this folder is on sys.path when run as a script
 
 import fastbce
-
-
-def median_ms(call, repeats):
-    call()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e3
 
 
 def split(n, parts, work):
@@ -75,7 +64,7 @@ def main():
     ]
     print(f"float32, n = {n:,}, {cores} threads, median of {args.repeats} calls")
     for name, call in rows:
-        print(f"{name:32s} {median_ms(call, args.repeats):8.2f} ms")
+        print(f"{name:32s} {median_time(call, args.repeats) * 1e3:8.2f} ms")
 
 
 if __name__ == "__main__":
