@@ -43,11 +43,11 @@ static inline fb_u32x8 FB_ISA(max_u32)(fb_u32x8 a, fb_u32x8 b)
 
 /* ------------------------------------------------------------------ summed logs as products */
 
-/* Probabilities: with 0/1 targets, no label smoothing and no per-element weight, the summed loss is
- * -sum log q, q = x where t = 1 and 1 - x where t = 0: the log of a product. The factors are
- * multiplied in float64 a group of vectors at a time, and after each group the exponents of
- * the running products move into an integer count, so no log is taken per element: one per
- * lane at the end of the segment. A group takes this path only if every element in it is
+/* Probabilities: with 0/1 targets, no label smoothing and no per-element weight, the summed
+ * loss is -sum log q, q = x where t = 1 and 1 - x where t = 0: the log of a product. The
+ * factors are multiplied in float64 a group of vectors at a time, and after each group the
+ * exponents of the running products move into an integer count, so no log is taken per
+ * element: one per lane at the end of the segment. A group takes this path only if every element in it is
  * valid and far enough from the clamp and from a tiny loss that a float64 product loses
  * nothing a per-element log would keep (group_f32 / group_f64 say how far); any other group
  * goes through the per-element path, which also raises the range flags.
@@ -319,7 +319,7 @@ static inline __attribute__((always_inline)) void FB_ISA(store_grad_f32)(
 #ifdef __FMA__
     if (GRAD == 1 && !W) {
         float hi = (float)s->gscale, lo = (float)(s->gscale - (double)hi);
-        gr = __builtin_ia32_vfmaddps256(q, FB_SPLAT8(hi), q * lo);
+        gr = FB_ISA(fma_f32)(q, FB_SPLAT8(hi), q * lo);
         memcpy((float*)s->grad + i, &gr, rem * sizeof(float));
         return;
     }
