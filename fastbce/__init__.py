@@ -6,15 +6,7 @@ the reference every result is tested against. Only NumPy is needed at run time.
 
 __version__ = "0.1.0"
 
-try:
-    from . import _kernels  # noqa: F401
-except ImportError as exc:  # pragma: no cover - only when run from an unbuilt source tree
-    raise ImportError(
-        "fastbce's compiled extension is missing. Install the package (`pip install .`) "
-        "and run from outside the source tree, or build in place with "
-        "`python setup.py build_ext --inplace`."
-    ) from exc
-
+from . import _config  # noqa: F401  (chooses the kernel module at import)
 from ._api import (
     BCELoss,
     BCEWithLogitsLoss,

@@ -1,70 +1,9 @@
-"""Public functions and the BCELoss criterion; names and argument order follow torch."""
+"""Public functions and the criterion classes; names and argument order follow torch.
 
-import numpy as np
+Each function is one call of ``_bce.compute``, the single route to the kernel."""
 
-from . import _kernels
-from ._bce import Out, Problem, check_label_smoothing, check_reduction
+from ._bce import check_label_smoothing, check_reduction, compute
 from ._config import resolve_num_threads
-
-# The fast path: plain C-contiguous float32/float64 ndarrays, no weight, no pos_weight, no
-# label smoothing, and outputs (if given) that the kernel can write directly. Anything else --
-# or inputs that turn out not to qualify -- takes Problem, which checks and coerces.
-_QUICK = {"none": 0, "mean": 1, "sum": 2}
-
-
-def _plain_pair(input, target, label_smoothing):
-    """Cheap checks before the compiled fast path, which checks dtypes, contiguity and shapes
-    itself (an output allocated for inputs it then declines is never touched: np.empty is
-    lazy)."""
-    return (
-        type(input) is np.ndarray
-        and type(target) is np.ndarray
-        and type(label_smoothing) in (float, int)
-        and label_smoothing == 0
-    )
-
-
-def _lean(input, target, weight, reduction, label_smoothing, num_threads, with_grad):
-    """The leanest path, for small calls: a reduced probability loss (and its gradient) of
-    two plain arrays. None if it does not apply."""
-    if not (
-        weight is None and type(reduction) is str and (reduction == "mean" or reduction == "sum")
-        and _plain_pair(input, target, label_smoothing)
-    ):
-        return None
-    grad = np.empty_like(input, order="C") if with_grad else None
-    code = 1 if reduction == "mean" else 2
-    total = _kernels.quick(input, target, code, None, grad, None, resolve_num_threads(num_threads), False)
-    return None if total is None else (input.dtype.type(total), grad)
-
-
-def _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
-               logits, want=("loss",), outs=(None, None, None)):
-    """(loss, grad, hess) from the fast path, those in ``want``; None if it does not apply."""
-    if not (
-        weight is None and pos_weight is None and type(reduction) is str and reduction in _QUICK
-        and _plain_pair(input, target, label_smoothing)
-    ):
-        return None
-    code = _QUICK[reduction]
-    bufs = []
-    for name, out in zip(("loss", "grad", "hess"), outs):
-        if name not in want or (name == "loss" and code != 0):
-            if out is not None:
-                return None  # a 0-d loss out= for a reduction: the general path
-            bufs.append(None)
-        elif out is None:
-            bufs.append(np.empty_like(input, order="C"))
-        elif type(out) is np.ndarray:
-            bufs.append(out)  # the kernel checks it can write it as it is
-        else:
-            return None
-    total = _kernels.quick(input, target, code, *bufs, resolve_num_threads(num_threads), logits)
-    if total is None:
-        return None
-    loss = bufs[0] if code == 0 else input.dtype.type(total)
-    return loss, bufs[1], bufs[2]
-
 
 _COMMON = """
     Parameters
@@ -112,125 +51,56 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 def binary_cross_entropy(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None, out=None
 ):
-    if out is None:
-        r = _lean(input, target, weight, reduction, label_smoothing, num_threads, False)
-        if r is not None:
-            return r[0]
-    r = _try_quick(input, target, weight, reduction, label_smoothing, None, num_threads, False,
-                   outs=(out, None, None))
-    if r is not None:
-        return r[0]
-    p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
-    return _loss(p, out)
+    return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
+                   True, False, False, loss_out=out)[0]
 
 
 def binary_cross_entropy_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, grad_output=1.0,
     num_threads=None, out=None,
 ):
-    p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
-    return _grad(p, grad_output, out)
+    return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
+                   False, True, False, grad_output, grad_out=out)[1]
 
 
 def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None,
     loss_out=None, grad_out=None,
 ):
-    if loss_out is None and grad_out is None:
-        r = _lean(input, target, weight, reduction, label_smoothing, num_threads, True)
-        if r is not None:
-            return r
-    r = _try_quick(input, target, weight, reduction, label_smoothing, None, num_threads, False,
-                   ("loss", "grad"), (loss_out, grad_out, None))
-    if r is not None:
-        return r[:2]
-    p = Problem(input, target, weight, reduction, num_threads, label_smoothing=label_smoothing)
-    return _loss_and_grad(p, loss_out, grad_out)
-
-
-def _loss(p, out):
-    if p.reduction == "none":
-        loss = Out(out, p, "out")
-        p.run(loss=loss)
-        return loss.result()
-    p.check_scalar_out(out, "out")
-    return p.reduced(p.run(want_sum=True), out)
-
-
-def _grad(p, grad_output, out):
-    g, gvec = p.grad_output(grad_output)
-    grad = Out(out, p, "out")
-    p.run(grad=grad, g=g, gvec=gvec)
-    return grad.result()
-
-
-def _separate(a, a_name, b, b_name):
-    if a is not None and b is not None and np.may_share_memory(a, b):
-        raise ValueError(f"{a_name} and {b_name} overlap: each output needs its own memory")
-
-
-def _loss_and_grad(p, loss_out, grad_out):
-    _separate(loss_out, "loss_out", grad_out, "grad_out")
-    grad = Out(grad_out, p, "grad_out")
-    if p.reduction == "none":
-        loss = Out(loss_out, p, "loss_out")
-        p.run(loss=loss, grad=grad)
-        return loss.result(), grad.result()
-    p.check_scalar_out(loss_out, "loss_out")
-    total = p.run(grad=grad, want_sum=True)
-    return p.reduced(total, loss_out), grad.result()
+    return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
+                   True, True, False, loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     num_threads=None, out=None,
 ):
-    r = _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
-                   True, outs=(out, None, None))
-    if r is not None:
-        return r[0]
-    p = Problem(input, target, weight, reduction, num_threads, logits=True,
-                pos_weight=pos_weight, label_smoothing=label_smoothing)
-    return _loss(p, out)
+    return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
+                   num_threads, True, False, False, loss_out=out)[0]
 
 
 def binary_cross_entropy_with_logits_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     grad_output=1.0, num_threads=None, out=None,
 ):
-    p = Problem(input, target, weight, reduction, num_threads, logits=True,
-                pos_weight=pos_weight, label_smoothing=label_smoothing)
-    return _grad(p, grad_output, out)
+    return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
+                   num_threads, False, True, False, grad_output, grad_out=out)[1]
 
 
 def binary_cross_entropy_with_logits_and_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     num_threads=None, loss_out=None, grad_out=None,
 ):
-    r = _try_quick(input, target, weight, reduction, label_smoothing, pos_weight, num_threads,
-                   True, ("loss", "grad"), (loss_out, grad_out, None))
-    if r is not None:
-        return r[:2]
-    p = Problem(input, target, weight, reduction, num_threads, logits=True,
-                pos_weight=pos_weight, label_smoothing=label_smoothing)
-    return _loss_and_grad(p, loss_out, grad_out)
+    return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
+                   num_threads, True, True, False, loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits_grad_hess(
     input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, num_threads=None,
     grad_out=None, hess_out=None,
 ):
-    r = _try_quick(input, target, weight, "none", label_smoothing, pos_weight, num_threads,
-                   True, ("grad", "hess"), (None, grad_out, hess_out))
-    if r is not None:
-        return r[1:]
-    p = Problem(input, target, weight, "none", num_threads, logits=True,
-                pos_weight=pos_weight, label_smoothing=label_smoothing)
-    _separate(grad_out, "grad_out", hess_out, "hess_out")
-    grad = Out(grad_out, p, "grad_out")
-    hess = Out(hess_out, p, "hess_out")
-    p.run(grad=grad, hess=hess)
-    return grad.result(), hess.result()
+    return compute(True, input, target, weight, "none", pos_weight, label_smoothing,
+                   num_threads, False, True, True, grad_out=grad_out, hess_out=hess_out)[1:]
 
 
 binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities and targets.

@@ -1,20 +1,23 @@
 """Layer 3 of fastbce: array coercion, dtype policy, shape checks, outputs and threads.
 
-No per-element work happens here; every element is touched once, by one call of the compiled
-pass in ``_kernels``. The only input-sized allocations are the outputs, the copies that
-coercion cannot avoid (a non-contiguous, non-native or non-float input) and a scratch buffer
-for an ``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
+Every public function goes one way: ``compute`` coerces and checks its arguments, describes
+the work once and makes one call of the compiled pass (``kernels.run``). No per-element work
+happens here. The only input-sized allocations are the outputs, the copies that coercion
+cannot avoid (a non-contiguous, non-native or non-float operand) and a scratch buffer for an
+``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
 """
 
 import numpy as np
 
-from . import _kernels
-from ._config import resolve_num_threads
+from ._config import kernels, resolve_num_threads
 
-REDUCTIONS = ("none", "mean", "sum")
+_F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+_F32_MAX = float(np.finfo(np.float32).max)
 
 # A per-column weight whose period is shorter than this is tiled (a small copy, never
-# input-sized) so that the kernel's rows stay long enough to amortise their set-up.
+# input-sized) so that the kernel copies long runs of it.
 _TILE_MIN = 4096
 
 
@@ -31,26 +34,33 @@ def as_real_array(obj, name):
     if kind == "c":
         raise TypeError(f"{name} has complex dtype {arr.dtype}; binary cross entropy needs real numbers")
     if kind not in "biuf":
-        raise TypeError(
-            f"{name} must hold real numbers (bool, int or float), got dtype {arr.dtype}"
-        )
+        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype {arr.dtype}")
     if kind == "f" and arr.dtype.itemsize > 8:
-        raise TypeError(
-            f"{name} has dtype {arr.dtype}, wider than float64; cast it to float64 first"
-        )
+        raise TypeError(f"{name} has dtype {arr.dtype}, wider than float64; cast it to float64 first")
     return arr
 
 
-def _compute_dtype(dtype):
-    """The input decides: float16/float32 compute in float32, everything else in float64."""
-    if dtype.kind == "f" and dtype.itemsize <= 4:
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+def _cast(arr, dtype):
+    """C-contiguous, native, of this dtype; a copy only when needed. Values beyond float32's
+    range become inf silently, as in torch."""
+    if arr.dtype is dtype and arr.flags.c_contiguous:
+        return arr
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.ascontiguousarray(arr, dtype=dtype)
 
 
-def _flat(arr, dtype):
-    # no copy when arr is already C-contiguous, native-endian and of this dtype
-    return np.ascontiguousarray(arr, dtype=dtype).reshape(-1)
+def check_reduction(reduction):
+    if type(reduction) is not str or reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
+    return reduction
+
+
+def check_label_smoothing(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"label_smoothing must be a float in [0, 1), got {value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {value!r}")
+    return float(value)
 
 
 def weight_layout(wshape, shape):
@@ -82,16 +92,36 @@ def weight_layout(wshape, shape):
     if not dims:
         dims = [(1, 0)]
     row_len, row_step = dims[-1]
-    outer = dims[:-1]
     div, mod, stride = [], [], []
     inner = 1
-    for size, st in reversed(outer):
+    for size, st in reversed(dims[:-1]):
         if st != 0:
             div.append(inner)
             mod.append(size)
             stride.append(st)
         inner *= size
     return row_len, row_step, div, mod, stride
+
+
+def _broadcast_operand(value, name, shape, n, cdt):
+    """A weight-like operand: its compact copy in the computation dtype, and its layout."""
+    if value is None:
+        return None, None
+    wa = as_real_array(value, name)
+    try:
+        fits = np.broadcast_shapes(wa.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} shape {wa.shape} does not broadcast to input shape {shape}")
+    flat = _cast(wa, cdt).reshape(-1)
+    row_len, row_step, div, mod, stride = weight_layout(wa.shape, shape)
+    if not div and row_step == 1 and row_len < _TILE_MIN and n > row_len:
+        # a short periodic weight (per-column): tile it so that rows are long
+        reps = -(-_TILE_MIN // row_len)
+        flat = np.tile(flat, reps)
+        row_len *= reps
+    return flat, (row_len, row_step, div, mod, stride)
 
 
 def check_out(out, shape, dtype, name):
@@ -106,136 +136,141 @@ def check_out(out, shape, dtype, name):
         raise ValueError(f"{name} is read-only")
 
 
-class Out:
-    """An input-shaped output: the flat buffer the kernel writes, and what the caller gets."""
-
-    __slots__ = ("direct", "dtype", "flat", "out", "shape")
-
-    def __init__(self, out, problem, name):
-        self.shape, self.dtype, self.out = problem.shape, problem.rdt, out
-        self.direct = False
-        if out is not None:
-            check_out(out, problem.shape, problem.rdt, name)
-            # write in place when we can; else into scratch that is copied over at the end
-            self.direct = (
-                out.dtype == problem.cdt
-                and out.flags.c_contiguous
-                and not any(np.may_share_memory(out, a) for a in problem.sources)
-            )
-        self.flat = out.reshape(-1) if self.direct else np.empty(problem.n, problem.cdt)
-
-    def result(self):
-        if self.direct:
-            return self.out
-        arr = self.flat.reshape(self.shape)
-        if self.out is None:
-            return arr if arr.dtype == self.dtype else arr.astype(self.dtype)
-        np.copyto(self.out, arr, casting="same_kind")
-        return self.out
+def _target_buffer(out, name, shape, cdt, rdt, sources):
+    """(buffer the kernel writes, out to fill from it afterwards or None)."""
+    if out is None:
+        return np.empty(shape, cdt), None
+    check_out(out, shape, rdt, name)
+    if (out.dtype == cdt and out.flags.c_contiguous
+            and not any(np.may_share_memory(out, a) for a in sources)):
+        return out, None
+    return np.empty(shape, cdt), out
 
 
-def check_reduction(reduction):
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
-    return reduction
+def _scalar(value, rdt):
+    """A float64 sum or mean as a NumPy scalar of the result dtype (overflow to inf is silent)."""
+    if rdt is _F64 or -_F32_MAX <= value <= _F32_MAX:
+        return rdt.type(value)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return rdt.type(value)
 
 
-def check_label_smoothing(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"label_smoothing must be a float in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {value!r}")
-    return float(value)
+def compute(
+    logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
+    want_loss, want_grad, want_hess, grad_output=1.0, loss_out=None, grad_out=None,
+    hess_out=None,
+):
+    """The one route from a public function to the kernel: returns ``(loss, grad, hess)``,
+    each None unless asked for. The loss is a NumPy scalar for "mean"/"sum" (or the 0-d
+    ``loss_out``) and an input-shaped array for "none"."""
+    if type(reduction) is not str or reduction not in _REDUCTIONS:
+        check_reduction(reduction)
+    red = _REDUCTIONS[reduction]
+    if type(label_smoothing) not in (float, int) or label_smoothing != 0.0:
+        label_smoothing = check_label_smoothing(label_smoothing)
+    nthreads = resolve_num_threads(num_threads)
 
-
-class Problem:
-    """Inputs coerced and checked once; runs the compiled pass for every public function."""
-
-    def __init__(
-        self, input, target, weight, reduction, num_threads, *,
-        logits=False, pos_weight=None, label_smoothing=0.0,
-    ):
-        self.reduction = check_reduction(reduction)
-        self.num_threads = resolve_num_threads(num_threads)
-        self.logits = logits
-        self.label_smoothing = check_label_smoothing(label_smoothing)
+    # input and target: no copy for C-contiguous native float32/float64 arrays
+    if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
+            and input.flags.c_contiguous:
+        x = input
+        cdt = rdt = input.dtype
+    else:
         a = as_real_array(input, "input")
-        b = as_real_array(target, "target")
-        if b.shape != a.shape:
-            raise ValueError(
-                f"target shape {b.shape} must equal input shape {a.shape} "
-                "(fastbce does not broadcast the target)"
-            )
-        self.shape = a.shape
-        self.cdt = _compute_dtype(a.dtype)
-        self.rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else self.cdt
-        self.x = _flat(a, self.cdt)
-        self.t = _flat(b, self.cdt)
-        self.n = self.x.shape[0]
-        self.sources = [self.x, self.t]
-        self.w, self.w_layout = self._broadcast_operand(weight, "weight")
-        self.pw, self.pw_layout = self._broadcast_operand(pos_weight, "pos_weight")
-
-    def _broadcast_operand(self, value, name):
-        """A weight-like array: compact copy in the computation dtype, and its layout."""
-        if value is None:
-            return None, None
-        wa = as_real_array(value, name)
-        try:
-            fits = np.broadcast_shapes(wa.shape, self.shape) == self.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"{name} shape {wa.shape} does not broadcast to input shape {self.shape}")
-        flat = _flat(wa, self.cdt)
-        row_len, row_step, div, mod, stride = weight_layout(wa.shape, self.shape)
-        if not div and row_step == 1 and row_len < _TILE_MIN and self.n > row_len:
-            # a short periodic weight (per-column): tile it so rows are long
-            reps = -(-_TILE_MIN // row_len)
-            flat = np.tile(flat, reps)
-            row_len *= reps
-        self.sources.append(flat)
-        layout = (row_len, row_step) + tuple(np.asarray(v, dtype=np.intp) for v in (div, mod, stride))
-        return flat, layout
-
-    def grad_output(self, grad_output):
-        """(scalar g, flat per-element array or empty) for the kernel."""
-        g = as_real_array(grad_output, "grad_output")
-        if g.ndim == 0:
-            return float(g.astype(self.cdt)), None
-        if self.reduction != "none":
-            raise ValueError(
-                f"grad_output must be a scalar for reduction={self.reduction!r}, got shape {g.shape}"
-            )
-        if g.shape != self.shape:
-            raise ValueError(f"grad_output shape {g.shape} must equal input shape {self.shape}")
-        gvec = _flat(g, self.cdt)
-        self.sources.append(gvec)
-        return 1.0, gvec
-
-    def run(self, loss=None, grad=None, g=1.0, gvec=None, want_sum=False, hess=None):
-        gdiv = float(self.n) if (self.reduction == "mean" and self.n) else 1.0
-        return _kernels.bce_pass(
-            self.x, self.t, self.w, self.w_layout,
-            None if loss is None else loss.flat,
-            None if grad is None else grad.flat,
-            gvec, g, gdiv, want_sum, self.num_threads,
-            logits=self.logits, label_smoothing=self.label_smoothing,
-            pos_weight=self.pw, pw_layout=self.pw_layout,
-            hess_out=None if hess is None else hess.flat,
+        cdt = _F32 if (a.dtype.kind == "f" and a.dtype.itemsize <= 4) else _F64
+        rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
+        x = _cast(a, cdt)
+    shape = x.shape
+    if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous:
+        t = target
+    else:
+        t = _cast(as_real_array(target, "target"), cdt)
+    if t.shape != shape:
+        raise ValueError(
+            f"target shape {t.shape} must equal input shape {shape} "
+            "(fastbce does not broadcast the target)"
         )
+    n = x.size
+    sources = [x, t]
+    w = w_layout = pw = pw_layout = None
+    if weight is not None:
+        w, w_layout = _broadcast_operand(weight, "weight", shape, n, cdt)
+        sources.append(w)
+    if pos_weight is not None:
+        pw, pw_layout = _broadcast_operand(pos_weight, "pos_weight", shape, n, cdt)
+        sources.append(pw)
 
-    def check_scalar_out(self, out, name):
-        if out is not None:
-            check_out(out, (), self.rdt, name)
-
-    def reduced(self, total, out):
-        """The mean or sum as a NumPy scalar of the result dtype (or written into ``out``)."""
-        if self.reduction == "mean":
-            value = total / self.n if self.n else float("nan")
+    # upstream gradient: a scalar, or per element for "none"
+    g, gvec = 1.0, None
+    if want_grad and not (type(grad_output) is float and grad_output == 1.0):
+        ga = as_real_array(grad_output, "grad_output")
+        if ga.ndim == 0:
+            with np.errstate(over="ignore", invalid="ignore"):
+                g = float(ga.astype(cdt))
+        elif red != 0:
+            raise ValueError(
+                f"grad_output must be a scalar for reduction={reduction!r}, got shape {ga.shape}"
+            )
+        elif ga.shape != shape:
+            raise ValueError(f"grad_output shape {ga.shape} must equal input shape {shape}")
         else:
-            value = total
-        if out is None:
-            return self.rdt.type(value)
-        out[()] = value
-        return out
+            gvec = _cast(ga, cdt)
+            sources.append(gvec)
+    if red == 1 and n:
+        g = g / n
+
+    # outputs
+    if want_grad:
+        _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
+        if want_hess:
+            _separate(grad_out, "grad_out", hess_out, "hess_out")
+    per_element_loss = want_loss and red == 0
+    lbuf = lfill = gbuf = gfill = hbuf = hfill = None
+    if per_element_loss:
+        lbuf, lfill = _target_buffer(loss_out, "loss_out" if want_grad else "out", shape, cdt,
+                                     rdt, sources)
+    elif want_loss and loss_out is not None:
+        check_out(loss_out, (), rdt, "loss_out" if want_grad else "out")
+    if want_grad:
+        gname = "out" if not (want_loss or want_hess) else "grad_out"
+        gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt, sources)
+    if want_hess:
+        hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt, sources)
+
+    total = kernels.run(
+        x, t, w, w_layout, pw, pw_layout, lbuf, gbuf, hbuf, gvec, g,
+        want_loss and red != 0, logits, label_smoothing, nthreads,
+    )
+
+    loss = grad = hess = None
+    if want_loss:
+        if red == 0:
+            loss = _finish(lbuf, lfill, rdt)
+        else:
+            value = total if red == 2 else (total / n if n else float("nan"))
+            if loss_out is None:
+                loss = _scalar(value, rdt)
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    loss_out[()] = value
+                loss = loss_out
+    if want_grad:
+        grad = _finish(gbuf, gfill, rdt)
+    if want_hess:
+        hess = _finish(hbuf, hfill, rdt)
+    return loss, grad, hess
+
+
+def _separate(a, a_name, b, b_name):
+    if a is not None and b is not None and np.may_share_memory(a, b):
+        raise ValueError(f"{a_name} and {b_name} overlap: each output needs its own memory")
+
+
+def _finish(buf, fill, rdt):
+    """What the caller gets for an input-shaped output."""
+    if fill is not None:
+        np.copyto(fill, buf, casting="same_kind")
+        return fill
+    if buf.dtype != rdt:
+        return buf.astype(rdt)
+    return buf

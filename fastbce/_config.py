@@ -1,26 +1,52 @@
-"""Thread-count control and build introspection."""
+"""Kernel module choice (once, at import), thread-count control and build introspection."""
 
+import importlib
+import importlib.util
 import operator
 import os
-import warnings
 
 import numpy as np
 
-from . import _kernels
+# Best first. Each is the same _kernels.pyx compiled for one x86-64 level; level is what
+# _kernels_baseline.cpu_level() must report for this CPU to run it.
+_LEVELS = {"avx512": 2, "avx2": 1, "baseline": 0}
+
+
+def _load_kernels():
+    try:
+        base = importlib.import_module("fastbce._kernels_baseline")
+    except ImportError as exc:  # pragma: no cover - only from an unbuilt source tree
+        raise ImportError(
+            "fastbce's compiled extension is missing. Install the package (`pip install .`) "
+            "and run from outside the source tree."
+        ) from exc
+    level = base.cpu_level()
+    built = []
+    for name in _LEVELS:
+        if importlib.util.find_spec(f"fastbce._kernels_{name}") is not None:
+            built.append(name)
+    runnable = [name for name in built if _LEVELS[name] <= level]
+    choice = os.environ.get("FASTBCE_ISA", "auto").strip().lower() or "auto"
+    if choice == "auto":
+        choice = runnable[0]
+    elif choice not in _LEVELS:
+        raise ImportError(
+            f"FASTBCE_ISA={choice!r} is not a kernel set; use one of "
+            f"{', '.join(['auto', *_LEVELS])}"
+        )
+    elif choice not in built:
+        raise ImportError(f"FASTBCE_ISA={choice!r}: this build has no such module (built: {built})")
+    elif choice not in runnable:
+        raise ImportError(
+            f"FASTBCE_ISA={choice!r}: this CPU cannot run those kernels (it runs: {runnable})"
+        )
+    module = base if choice == "baseline" else importlib.import_module(f"fastbce._kernels_{choice}")
+    return module, choice, runnable, built
+
+
+kernels, kernels_name, kernels_runnable, kernels_built = _load_kernels()
 
 _global_num_threads = None
-
-
-def _select_isa_from_environment():
-    choice = os.environ.get("FASTBCE_ISA", "auto")
-    try:
-        _kernels.select_isa(choice)
-    except ValueError as exc:
-        warnings.warn(f"FASTBCE_ISA ignored: {exc}", RuntimeWarning, stacklevel=3)
-        _kernels.select_isa("auto")
-
-
-_select_isa_from_environment()
 
 
 def _check_num_threads(n):
@@ -32,6 +58,8 @@ def _check_num_threads(n):
         raise TypeError(f"num_threads must be an integer or None, got {type(n).__name__}") from None
     if n < 1:
         raise ValueError(f"num_threads must be at least 1, got {n}")
+    if n > 1 << 16:
+        raise ValueError(f"num_threads must be at most 65536, got {n}")
     return n
 
 
@@ -53,32 +81,37 @@ def get_num_threads():
     """
     if _global_num_threads is not None:
         return _global_num_threads
-    return _kernels.max_threads()
+    return kernels.max_threads()
 
 
 def resolve_num_threads(num_threads):
-    return get_num_threads() if num_threads is None else _check_num_threads(num_threads)
+    if num_threads is None:
+        return _global_num_threads if _global_num_threads is not None else kernels.max_threads()
+    return _check_num_threads(num_threads)
 
 
-def show_config(print_out=True):
-    """Describe this build: OpenMP on or off, thread counts and the kernels in use.
+def show_config(print_=False):
+    """Describe this build and what runs: the kernel module in use, the modules this CPU
+    could run, the compiler that built them, OpenMP on or off, thread counts.
 
-    Returns the description as a dict; prints it too unless ``print_out`` is false.
+    Returns the description as a dict; prints it too when ``print_`` is true.
     """
     from . import __version__
 
     info = {
         "fastbce": __version__,
         "numpy": np.__version__,
-        "openmp": _kernels.HAVE_OPENMP,
+        "kernels": kernels_name,
+        "kernels_runnable": list(kernels_runnable),
+        "kernels_built": list(kernels_built),
+        "compiler": kernels.COMPILER,
+        "openmp": kernels.HAVE_OPENMP,
         "num_threads": get_num_threads(),
         "num_threads_setting": _global_num_threads,
-        "block_size": _kernels.BLOCK_SIZE,
-        "parallel_threshold": _kernels.PARALLEL_THRESHOLD,
-        "kernels": _kernels.isa(),
-        "kernels_available": _kernels.available_isas(),
+        "block_size": kernels.BLOCK_SIZE,
+        "parallel_threshold": kernels.PARALLEL_THRESHOLD,
     }
-    if print_out:
+    if print_:
         width = max(map(len, info))
         for key, value in info.items():
             print(f"{key:<{width}} : {value}")

@@ -1,50 +1,81 @@
-"""Compiled core of fastbce: the blocked, parallel loops (layer 2) over the vector kernels
-of ``_simd.h`` (layer 1: the scalar math, written once, compiled per instruction set).
+"""Layer 2 of fastbce: blocked, parallel loops over the scalar math of ``_math.pxd``.
+
+This one source is compiled several times, once per x86-64 level (``_kernels_baseline``,
+``_kernels_avx2`` with ``-march=x86-64-v3``, ``_kernels_avx512`` with ``-march=x86-64-v4``;
+only the baseline elsewhere); ``fastbce._config`` imports the best one the CPU runs, once.
 
 Everything here works on flat, C-contiguous float32/float64 buffers that the Python layer
-(``fastbce/_bce.py``) has already coerced and checked. Nothing in this file allocates
-input-sized memory.
+(``fastbce/_bce.py``) has coerced and checked. The data is cut into fixed blocks of BLOCK
+elements, run in parallel with ``prange(schedule="static")``; each block sums its losses in
+float64 (16 lanes, combined pairwise in a fixed order) and the block sums are added in block
+order, so results are the same bits for every thread count. Inside a block, chunks of CHUNK
+elements go through small loops that the C compiler vectorises: per-element math into local
+buffers (so that no store can alias an input), then weighting, sums and stores. Nothing here
+allocates input-sized memory.
 """
 
 from cpython.buffer cimport (
     PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer,
 )
+from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from fastbce._math cimport (
+    logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32,
+    out_of_unit_f64, prob_grad_f32, prob_grad_f64, prob_loss_f32, prob_loss_f64,
+    prob_loss_hard_f32,
+)
 
 cdef extern from "_omp.h" nogil:
     int FASTBCE_HAVE_OPENMP
     int omp_get_max_threads()
 
-cdef extern from "_simd.h" nogil:
-    ctypedef struct fb_seg:
-        Py_ssize_t n
-        const void* x
-        const void* t
-        const void* w
-        Py_ssize_t wstep
-        void* loss
-        void* grad
-        const void* gvec
-        double gscale
-        int want_sum
-        int logits
-        double ls
-        const void* pw
-        Py_ssize_t pwstep
-        void* hess
-    double fb_seg_f32(const fb_seg* s, int* flags)
-    double fb_seg_f64(const fb_seg* s, int* flags)
-    int fb_select_isa(const char* name)
-    const char* fb_isa_name()
+cdef extern from *:
+    """
+    /* CPU features, asked of the compiler's runtime (it checks the OS saves the registers) */
+    #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    static int fb_cpu_level(void) {
+        __builtin_cpu_init();
+        int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                 && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+        int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                 && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        return v4 ? 2 : (v3 ? 1 : 0);
+    }
+    #else
+    static int fb_cpu_level(void) { return 0; }
+    #endif
+    #if defined(__clang__)
+    #define FB_COMPILER "clang " __clang_version__
+    #elif defined(__GNUC__)
+    #define FB_COMPILER "gcc " __VERSION__
+    #else
+    #define FB_COMPILER "unknown"
+    #endif
+    #if defined(__AVX512F__)
+    #define FB_TARGET "avx512"
+    #elif defined(__AVX2__)
+    #define FB_TARGET "avx2"
+    #else
+    #define FB_TARGET "baseline"
+    #endif
+    """
+    int fb_cpu_level() nogil
+    const char* FB_COMPILER
+    const char* FB_TARGET
 
-# Elements per block. Partial sums are taken per block and combined in block order, so the
-# block size -- not the thread count -- fixes the rounding: results are the same bits for
-# any number of threads.
+
 cdef enum:
+    # Elements per block: the block size, not the thread count, fixes the rounding.
     BLOCK = 8192
-    # Below this many elements the loop runs on the calling thread: starting a team costs
-    # more than it saves.
+    # Elements per chunk: the local buffers of one chunk stay in L1.
+    CHUNK = 256
+    # float64 accumulator lanes of a block's sum
+    LANES = 16
+    # Below this many elements the loop runs on the calling thread.
     PARALLEL_MIN = 2 * BLOCK
     # numpy.ndim never exceeds 64 (NPY_MAXDIMS in NumPy 2)
     MAXDIMS = 64
@@ -52,35 +83,31 @@ cdef enum:
 BLOCK_SIZE = BLOCK
 PARALLEL_THRESHOLD = PARALLEL_MIN
 HAVE_OPENMP = bool(FASTBCE_HAVE_OPENMP)
+COMPILER = FB_COMPILER.decode()
+TARGET = FB_TARGET.decode()
+
+cdef float ONES_F32[CHUNK]
+cdef double ONES_F64[CHUNK]
+for _i in range(CHUNK):
+    ONES_F32[_i] = 1.0
+    ONES_F64[_i] = 1.0
 
 
-def select_isa(name="auto"):
-    """Choose the vector kernels: "avx2" (AVX2 + FMA), "baseline" (any x86-64) or "auto".
-
-    Import time picks "auto", or the ``FASTBCE_ISA`` environment variable's choice. Raises
-    ValueError when this CPU or build cannot run the set asked for.
-    """
-    if fb_select_isa(name.encode()) != 0:
-        raise ValueError(f"instruction set {name!r} is not available here (have: {available_isas()})")
-    return isa()
+def cpu_level():
+    """0: baseline x86-64 (or another architecture), 1: x86-64-v3 (AVX2, FMA, BMI1/2),
+    2: x86-64-v4 (AVX-512 F/BW/DQ/VL) -- what this CPU (and OS) can run."""
+    return fb_cpu_level()
 
 
-def isa():
-    """Name of the vector kernels in use."""
-    return fb_isa_name().decode()
+def max_threads():
+    """OpenMP's default team size for the calling thread (1 in a serial build)."""
+    return omp_get_max_threads()
 
 
-def available_isas():
-    current = isa()
-    names = [n for n in ("baseline", "avx2") if fb_select_isa(n.encode()) == 0]
-    fb_select_isa(current.encode())
-    return names
-
-
-# ---------------------------------------------------------------- weight layout
+# ---------------------------------------------------------------- broadcast weights
 
 cdef struct Layout:
-    # The broadcast weight seen through the flat input: the input is cut into rows of
+    # A broadcast weight seen through the flat input: the input is cut into rows of
     # row_len elements; inside a row the weight index moves by row_step (0 or 1); the
     # row's first weight index is sum_k ((row // div[k]) % mod[k]) * stride[k].
     Py_ssize_t row_len
@@ -91,92 +118,394 @@ cdef struct Layout:
     Py_ssize_t stride[MAXDIMS]
 
 
-cdef inline Py_ssize_t _row_start(const Layout* lay, Py_ssize_t row) noexcept nogil:
-    cdef Py_ssize_t base = 0
+cdef struct Cursor:
+    # where a sequential walk through the input stands in a weight's layout
+    Py_ssize_t col              # position inside the row
+    Py_ssize_t base             # weight index of the row's first element
+    Py_ssize_t cnt[MAXDIMS]     # row % div[k]
+    Py_ssize_t digit[MAXDIMS]   # (row // div[k]) % mod[k]
+
+
+cdef void _seek(Cursor* c, const Layout* lay, Py_ssize_t i) noexcept nogil:
+    cdef Py_ssize_t row = i // lay.row_len
+    cdef Py_ssize_t q
     cdef int k
+    c.col = i - row * lay.row_len
+    c.base = 0
     for k in range(lay.nouter):
-        base += ((row // lay.div[k]) % lay.mod[k]) * lay.stride[k]
-    return base
+        q = row // lay.div[k]
+        c.cnt[k] = row - q * lay.div[k]
+        c.digit[k] = q % lay.mod[k]
+        c.base += c.digit[k] * lay.stride[k]
 
 
-# ---------------------------------------------------------------- layer 2: loops
-
-cdef struct Pass:
-    # one pass over n elements of one dtype; NULL pointers are absent outputs/inputs
-    int f64                   # 0: float32, 1: float64
-    Py_ssize_t n
-    const char* x
-    const char* t
-    const char* w
-    const Layout* lay
-    char* loss                # per-element losses ("none")
-    char* grad
-    const char* gvec          # per-element upstream gradient
-    double g                  # scalar upstream gradient, already divided by N for "mean"
-    int want_sum
-    int logits                # 0: probabilities, 1: logits
-    double ls                 # label smoothing
-    const char* pw            # logits: positive-class weight, read through pwlay
-    const Layout* pwlay
-    char* hess                # logits: per-element second derivative
+cdef inline void _next_row(Cursor* c, const Layout* lay) noexcept nogil:
+    # an odometer: no division per row
+    cdef int k
+    c.col = 0
+    for k in range(lay.nouter):
+        c.cnt[k] += 1
+        if c.cnt[k] == lay.div[k]:
+            c.cnt[k] = 0
+            c.digit[k] += 1
+            c.base += lay.stride[k]
+            if c.digit[k] == lay.mod[k]:
+                c.digit[k] = 0
+                c.base -= lay.mod[k] * lay.stride[k]
 
 
-cdef double _block(const Pass* p, Py_ssize_t lo, Py_ssize_t hi, int* flags) noexcept nogil:
-    """One block [lo, hi): loss sum (returned), element losses, gradients, range flags.
-
-    The block is cut where the weight's rows end; each piece goes to the vector kernel.
-    """
-    cdef double s = 0.0
-    cdef Py_ssize_t i = lo, seg_end, row
-    cdef Py_ssize_t size = 8 if p.f64 else 4
-    cdef const Layout* lay = p.lay
-    cdef const Layout* pwl = p.pwlay
-    cdef fb_seg seg
-    seg.w = NULL
-    seg.wstep = 0
-    seg.pw = NULL
-    seg.pwstep = 0
-    seg.gscale = p.g
-    seg.want_sum = p.want_sum
-    seg.logits = p.logits
-    seg.ls = p.ls
-    flags[0] = 0
-    while i < hi:
-        # a segment ends where this block, a weight row or a pos_weight row ends
-        seg_end = hi
-        if p.w != NULL:
-            row = i // lay.row_len
-            seg_end = min(seg_end, (row + 1) * lay.row_len)
-            seg.w = p.w + (_row_start(lay, row) + (i - row * lay.row_len) * lay.row_step) * size
-            seg.wstep = lay.row_step
-        if p.pw != NULL:
-            row = i // pwl.row_len
-            seg_end = min(seg_end, (row + 1) * pwl.row_len)
-            seg.pw = p.pw + (_row_start(pwl, row) + (i - row * pwl.row_len) * pwl.row_step) * size
-            seg.pwstep = pwl.row_step
-        seg.n = seg_end - i
-        seg.x = p.x + i * size
-        seg.t = p.t + i * size
-        seg.loss = p.loss + i * size if p.loss != NULL else NULL
-        seg.grad = p.grad + i * size if p.grad != NULL else NULL
-        seg.hess = p.hess + i * size if p.hess != NULL else NULL
-        seg.gvec = p.gvec + i * size if p.gvec != NULL else NULL
-        if p.f64:
-            s += fb_seg_f64(&seg, flags)
+cdef void _gather(floating* out, const floating* w, const Layout* lay, Cursor* c,
+                  Py_ssize_t m) noexcept nogil:
+    """The next m weights of the walk, into out."""
+    cdef Py_ssize_t p = 0, take, j
+    cdef floating v
+    while p < m:
+        take = lay.row_len - c.col
+        if take > m - p:
+            take = m - p
+        if lay.row_step:
+            memcpy(out + p, w + c.base + c.col, take * sizeof(floating))
         else:
-            s += fb_seg_f32(&seg, flags)
-        i = seg_end
-    return s
+            v = w[c.base]
+            for j in range(take):
+                out[p + j] = v
+        p += take
+        c.col += take
+        if c.col == lay.row_len:
+            _next_row(c, lay)
 
 
-cdef double _run(const Pass* p, int nthreads) except? -1.0:
+# ---------------------------------------------------------------- one dtype's math
+
+cdef inline floating _ploss(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return prob_loss_f32(x, t)
+    else:
+        return prob_loss_f64(x, t)
+
+
+cdef inline floating _ploss_hard(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return prob_loss_hard_f32(x, t)
+    else:
+        return prob_loss_f64(x, t)
+
+
+cdef inline floating _pgrad(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return prob_grad_f32(x, t)
+    else:
+        return prob_grad_f64(x, t)
+
+
+cdef inline floating _lloss(floating x, floating t, floating pw) noexcept nogil:
+    if floating is float:
+        return logit_loss_f32(x, t, pw)
+    else:
+        return logit_loss_f64(x, t, pw)
+
+
+cdef inline floating _lgrad(floating x, floating t, floating pw, floating* h) noexcept nogil:
+    if floating is float:
+        return logit_grad_f32(x, t, pw, h)
+    else:
+        return logit_grad_f64(x, t, pw, h)
+
+
+# Range flags accumulate in an unsigned integer as wide as the data (GCC vectorises a loop
+# only when its integer and float lanes have one width): b32 for float32, b64 for float64.
+# Each loop returns 1 if an input element is invalid (outside [0, 1] or NaN for
+# probabilities, NaN for logits), | 2 if a target element is outside [0, 1] or NaN.
+
+cdef inline uint32_t _flags_prob(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return out_of_unit_f32(x) | (out_of_unit_f32(t) << 1)
+    else:
+        return 0
+
+
+cdef inline uint64_t _flags_prob64(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return 0
+    else:
+        return out_of_unit_f64(x) | (out_of_unit_f64(t) << 1)
+
+
+cdef inline uint32_t _flags_logit(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return (x != x) | (out_of_unit_f32(t) << 1)
+    else:
+        return 0
+
+
+cdef inline uint64_t _flags_logit64(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return 0
+    else:
+        return <uint64_t>(x != x) | (out_of_unit_f64(t) << 1)
+
+
+cdef inline uint32_t _flags_target(floating t) noexcept nogil:
+    if floating is float:
+        return out_of_unit_f32(t) << 1
+    else:
+        return <uint32_t>(out_of_unit_f64(t) << 1)
+
+
+cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* l,
+                                Py_ssize_t m) noexcept nogil:
+    cdef uint32_t b32 = 0, hard = 1
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    if floating is float:
+        # a chunk whose targets are all 0 or 1 takes one log per element (same values)
+        for j in range(m):
+            hard &= (t[j] == 0) | (t[j] == 1)
+        if hard:
+            for j in range(m):
+                b32 |= out_of_unit_f32(x[j])
+                l[j] = _ploss_hard(x[j], t[j])
+            return b32
+    for j in range(m):
+        b32 |= _flags_prob(x[j], t[j])
+        b64 |= _flags_prob64(x[j], t[j])
+        l[j] = _ploss(x[j], t[j])
+    return b32 | <uint32_t>b64
+
+
+cdef inline uint32_t _prob_grad(const floating* x, const floating* t, floating* g,
+                                Py_ssize_t m) noexcept nogil:
+    cdef uint32_t b32 = 0
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        b32 |= _flags_prob(x[j], t[j])
+        b64 |= _flags_prob64(x[j], t[j])
+        g[j] = _pgrad(x[j], t[j])
+    return b32 | <uint32_t>b64
+
+
+cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, floating* l,
+                                     floating* g, Py_ssize_t m) noexcept nogil:
+    cdef uint32_t b32 = 0, hard = 1
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    if floating is float:
+        for j in range(m):
+            hard &= (t[j] == 0) | (t[j] == 1)
+        if hard:
+            for j in range(m):
+                b32 |= out_of_unit_f32(x[j])
+                l[j] = _ploss_hard(x[j], t[j])
+                g[j] = _pgrad(x[j], t[j])
+            return b32
+    for j in range(m):
+        b32 |= _flags_prob(x[j], t[j])
+        b64 |= _flags_prob64(x[j], t[j])
+        l[j] = _ploss(x[j], t[j])
+        g[j] = _pgrad(x[j], t[j])
+    return b32 | <uint32_t>b64
+
+
+cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const floating* pw,
+                                 floating* l, Py_ssize_t m) noexcept nogil:
+    cdef uint32_t b32 = 0
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        b32 |= _flags_logit(x[j], t[j])
+        b64 |= _flags_logit64(x[j], t[j])
+        l[j] = _lloss(x[j], t[j], pw[j])
+    return b32 | <uint32_t>b64
+
+
+cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const floating* pw,
+                                 floating* g, floating* h, Py_ssize_t m) noexcept nogil:
+    cdef uint32_t b32 = 0
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        b32 |= _flags_logit(x[j], t[j])
+        b64 |= _flags_logit64(x[j], t[j])
+        g[j] = _lgrad(x[j], t[j], pw[j], &h[j])
+    return b32 | <uint32_t>b64
+
+
+cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, const floating* pw,
+                                      floating* l, floating* g, floating* h,
+                                      Py_ssize_t m) noexcept nogil:
+    cdef uint32_t b32 = 0
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        b32 |= _flags_logit(x[j], t[j])
+        b64 |= _flags_logit64(x[j], t[j])
+        l[j] = _lloss(x[j], t[j], pw[j])
+        g[j] = _lgrad(x[j], t[j], pw[j], &h[j])
+    return b32 | <uint32_t>b64
+
+
+cdef inline void _sum16(double* acc, const floating* l, Py_ssize_t m) noexcept nogil:
+    """acc[k] += l[16 c + k]; l holds m elements, zero-padded to a multiple of 16."""
+    cdef Py_ssize_t c, k
+    for c in range((m + LANES - 1) // LANES):
+        for k in range(LANES):
+            acc[k] += <double>l[c * LANES + k]
+
+
+cdef inline void _store_grad(floating* out, const floating* q, const floating* w,
+                             const floating* gv, double g, Py_ssize_t m) noexcept nogil:
+    """out = q * g * w (w, gv may be NULL; gv replaces g), the scaling in float64 so that a
+    float32 result is rounded once more at most and an infinite or subnormal g is exact."""
+    cdef Py_ssize_t j
+    if gv == NULL and w == NULL:
+        for j in range(m):
+            out[j] = <floating>(<double>q[j] * g)
+    elif gv == NULL:
+        for j in range(m):
+            out[j] = <floating>(<double>q[j] * (g * <double>w[j]))
+    elif w == NULL:
+        for j in range(m):
+            out[j] = <floating>(<double>q[j] * <double>gv[j])
+    else:
+        for j in range(m):
+            out[j] = <floating>(<double>q[j] * (<double>gv[j] * <double>w[j]))
+
+
+# ---------------------------------------------------------------- blocks
+
+cdef struct Job:
+    Py_ssize_t n
+    const void* x
+    const void* t
+    const void* w             # NULL: unweighted; else read through wlay
+    const void* pw            # logits: NULL or the positive-class weight, through pwlay
+    const void* gvec          # NULL or a per-element upstream gradient
+    void* loss                # NULL or per-element losses ("none")
+    void* grad                # NULL or the gradient
+    void* hess                # logits: NULL or the second derivative
+    const Layout* wlay
+    const Layout* pwlay
+    double g                  # scalar upstream gradient, already divided by N for "mean"
+    double ls                 # label smoothing: t' = t (1 - ls) + ls / 2
+    int want_sum
+    int logits
+
+
+cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                   uint32_t* flags) noexcept nogil:
+    """Elements [lo, hi): the loss sum in float64 (returned), outputs, range flags."""
+    cdef floating tbuf[CHUNK]
+    cdef floating wbuf[CHUNK]
+    cdef floating pwbuf[CHUNK]
+    cdef floating lbuf[CHUNK]
+    cdef floating gbuf[CHUNK]
+    cdef floating hbuf[CHUNK]
+    cdef double acc[LANES]
+    cdef Cursor wc, pwc
+    cdef const floating* ts = <const floating*>jb.t
+    cdef const floating* x
+    cdef const floating* t
+    cdef const floating* w = NULL
+    cdef const floating* pw
+    cdef const floating* gv = NULL
+    cdef floating* lout
+    cdef floating a = <floating>(1.0 - jb.ls)
+    cdef floating b = <floating>(0.5 * jb.ls)
+    cdef Py_ssize_t c0, m, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef uint32_t bad = 0
+    cdef bint want_loss = jb.loss != NULL or jb.want_sum
+    cdef bint want_grad = jb.grad != NULL or jb.hess != NULL
+    for k in range(LANES):
+        acc[k] = 0.0
+    if floating is float:
+        pw = ONES_F32
+    else:
+        pw = ONES_F64
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.pw != NULL:
+        _seek(&pwc, jb.pwlay, lo)
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        x = xs + c0
+        t = ts + c0
+        if jb.ls != 0.0:
+            for j in range(m):
+                bad |= _flags_target(t[j])
+                tbuf[j] = t[j] * a + b
+            t = tbuf
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+            w = wbuf
+        if jb.pw != NULL:
+            _gather(pwbuf, <const floating*>jb.pw, jb.pwlay, &pwc, m)
+            pw = pwbuf
+        if jb.gvec != NULL:
+            gv = <const floating*>jb.gvec + c0
+        # the math, into local buffers
+        if jb.logits:
+            if want_loss and want_grad:
+                bad |= _logit_loss_grad(x, t, pw, lbuf, gbuf, hbuf, m)
+            elif want_loss:
+                bad |= _logit_loss(x, t, pw, lbuf, m)
+            else:
+                bad |= _logit_grad(x, t, pw, gbuf, hbuf, m)
+        else:
+            if want_loss and want_grad:
+                bad |= _prob_loss_grad(x, t, lbuf, gbuf, m)
+            elif want_loss:
+                bad |= _prob_loss(x, t, lbuf, m)
+            else:
+                bad |= _prob_grad(x, t, gbuf, m)
+        # weighting, sums and stores
+        if want_loss:
+            if jb.loss == NULL:
+                lout = &lbuf[0]
+            else:
+                lout = <floating*>jb.loss + c0
+            if w != NULL:
+                for j in range(m):
+                    lout[j] = lbuf[j] * w[j]
+            elif jb.loss != NULL:
+                memcpy(lout, lbuf, m * sizeof(floating))
+            if jb.want_sum:
+                if jb.loss != NULL and w != NULL:
+                    memcpy(lbuf, lout, m * sizeof(floating))
+                for j in range(m, (m + LANES - 1) // LANES * LANES):
+                    lbuf[j] = 0
+                _sum16(acc, lbuf, m)
+        if jb.grad != NULL:
+            _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+        if jb.hess != NULL:
+            lout = <floating*>jb.hess + c0
+            if w != NULL:
+                for j in range(m):
+                    lout[j] = hbuf[j] * w[j]
+            else:
+                memcpy(lout, hbuf, m * sizeof(floating))
+    flags[0] = bad
+    # pairwise, in a fixed order
+    for k in range(8):
+        acc[k] += acc[k + 8]
+    for k in range(4):
+        acc[k] += acc[k + 4]
+    return ((acc[0] + acc[2]) + (acc[1] + acc[3]))
+
+
+cdef double _run(const Job* jb, const floating* xs, int nthreads) except? -1.0:
     """All blocks, in parallel when worth it; the loss sum in block order. Raises ValueError
-    with torch's message when an input or target element is outside [0, 1] or NaN."""
-    cdef Py_ssize_t n = p.n
+    with torch's message when an input or target element is out of range."""
+    cdef Py_ssize_t n = jb.n
     cdef Py_ssize_t nblocks = (n + BLOCK - 1) // BLOCK
     cdef Py_ssize_t b
     cdef double total = 0.0
-    cdef int bad = 0
+    cdef uint32_t bad = 0
+    cdef double* partial
+    cdef uint32_t* flags
     if nblocks == 0:
         return 0.0
     if n < PARALLEL_MIN or nthreads < 1:
@@ -185,10 +514,10 @@ cdef double _run(const Pass* p, int nthreads) except? -1.0:
         nthreads = <int>nblocks
     if nblocks == 1:
         with nogil:
-            total = _block(p, 0, n, &bad)
+            total = _block(jb, xs, 0, n, &bad)
     else:
         partial = <double*>malloc(nblocks * sizeof(double))
-        flags = <int*>malloc(nblocks * sizeof(int))
+        flags = <uint32_t*>malloc(nblocks * sizeof(uint32_t))
         if partial == NULL or flags == NULL:
             free(partial)
             free(flags)
@@ -196,24 +525,25 @@ cdef double _run(const Pass* p, int nthreads) except? -1.0:
         with nogil:
             if nthreads > 1:
                 for b in prange(nblocks, schedule="static", num_threads=nthreads):
-                    partial[b] = _block(p, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
+                    partial[b] = _block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
             else:
                 for b in range(nblocks):
-                    partial[b] = _block(p, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
-            # fixed order, whatever the thread count
+                    partial[b] = _block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
             for b in range(nblocks):
                 total += partial[b]
                 bad |= flags[b]
         free(partial)
         free(flags)
     if bad & 1:
-        if p.logits:
+        if jb.logits:
             raise ValueError("input (logits) contains NaN")
         raise ValueError("all elements of input should be between 0 and 1")
     if bad & 2:
         raise ValueError("all elements of target should be between 0 and 1")
     return total
 
+
+# ---------------------------------------------------------------- the entry point
 
 cdef class _Buf:
     """A C-contiguous buffer's pointer, held for the duration of a call."""
@@ -230,12 +560,12 @@ cdef class _Buf:
             PyBuffer_Release(&self.view)
 
 
-cdef inline int _kind(const Py_buffer* v) noexcept:
+cdef int _kind(const Py_buffer* v) noexcept:
     # 0 float32, 1 float64, -1 anything else (native byte order only)
     cdef const char* f = v.format
     if f[0] == b"@" or f[0] == b"=" or f[0] == b"<":
         f += 1
-    if f[1] != 0:
+    if f[0] == 0 or f[1] != 0:
         return -1
     if f[0] == b"f" and v.itemsize == 4:
         return 0
@@ -244,163 +574,94 @@ cdef inline int _kind(const Py_buffer* v) noexcept:
     return -1
 
 
-cdef inline char* _ptr(buf) noexcept:
-    # the memory of a held buffer; NULL for an absent (None) one
-    return NULL if buf is None else <char*>(<_Buf>buf).view.buf
-
-
-cdef void _pass_io(Pass* p, _Buf bx, _Buf bt, bl, bg, bh, bint logits, const Layout* lay) noexcept:
-    """The fields every pass sets; weights, per-element grad_output and smoothing absent."""
-    p.n = bx.view.len // bx.view.itemsize
-    p.x = <const char*>bx.view.buf
-    p.t = <const char*>bt.view.buf
-    p.loss = _ptr(bl)
-    p.grad = _ptr(bg)
-    p.hess = _ptr(bh)
-    p.logits = logits
-    p.w = NULL
-    p.pw = NULL
-    p.gvec = NULL
-    p.lay = lay
-    p.pwlay = lay
-    p.ls = 0.0
-
-
 cdef _fill_layout(Layout* lay, layout, _Buf buf, Py_ssize_t n, Py_ssize_t itemsize):
-    """Copy (row_len, row_step, div, mod, stride) into ``lay``; refuse one that would read
-    past ``buf``."""
-    cdef const Py_ssize_t[::1] div
-    cdef const Py_ssize_t[::1] mod
-    cdef const Py_ssize_t[::1] stride
+    """Copy (row_len, row_step, div, mod, stride) into lay; refuse one that would read past
+    buf."""
     row_len, row_step, div, mod, stride = layout
-    if div.shape[0] > MAXDIMS or mod.shape[0] != div.shape[0] or stride.shape[0] != div.shape[0]:
+    cdef Py_ssize_t nouter = len(div), k, last
+    if nouter > MAXDIMS or len(mod) != nouter or len(stride) != nouter:
         raise ValueError("internal error: bad weight layout")
     lay.row_len = row_len
     lay.row_step = row_step
-    lay.nouter = div.shape[0]
+    lay.nouter = <int>nouter
     last = (row_len - 1) * row_step  # the largest index the layout can reach
-    for k in range(lay.nouter):
+    for k in range(nouter):
         lay.div[k] = div[k]
         lay.mod[k] = mod[k]
         lay.stride[k] = stride[k]
-        last += (mod[k] - 1) * stride[k]
-    if n > 0 and (row_len < 1 or last * itemsize >= buf.view.len):
+        if n > 0 and (lay.div[k] < 1 or lay.mod[k] < 1 or lay.stride[k] < 0):
+            raise ValueError("internal error: bad weight layout")
+        last += (lay.mod[k] - 1) * lay.stride[k]
+    if n > 0 and (row_len < 1 or row_step < 0 or row_step > 1 or last * itemsize >= buf.view.len):
         raise ValueError("internal error: weight layout reaches past the weight")
 
 
-def bce_pass(
-    x, t, w, w_layout, loss_out, grad_out, gvec, double g, double gdiv, bint want_sum,
-    int num_threads, *, bint logits=False, double label_smoothing=0.0, pos_weight=None,
-    pw_layout=None, hess_out=None,
-):
-    """One pass over the data; returns the float64 sum of the (weighted) element losses.
+def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, double g,
+        bint want_sum, bint logits, double label_smoothing, int num_threads):
+    """One pass over the data; returns the float64 sum of the (weighted) element losses
+    (0.0 unless ``want_sum``).
 
-    Arrays are C-contiguous float32 or float64, all of one dtype; ``None`` stands for an
-    absent weight, per-element loss output, gradient output or per-element grad_output (the
-    scalar ``g`` is used then). Weights are compact and read through their layouts,
-    ``(row_len, row_step, div, mod, stride)`` (see ``fastbce._bce.weight_layout``).
-    ``want_sum`` asks for the loss sum (0.0 is returned otherwise). Raises ValueError, with
-    torch's message, when an input element is outside [0, 1] (probabilities) or NaN, or a
-    target element is outside [0, 1]; the outputs' contents are then unspecified.
+    ``x``, ``t`` and the outputs ``loss_out``, ``grad_out``, ``hess_out`` and ``gvec`` (a
+    per-element upstream gradient; the scalar ``g`` is used without it) are C-contiguous
+    arrays of one dtype, float32 or float64, and one length; ``None`` stands for an absent
+    one. ``w`` and ``pw`` are compact and read through their layouts
+    ``(row_len, row_step, div, mod, stride)`` (see ``fastbce._bce.weight_layout``). Raises
+    ValueError with torch's message when an element is out of range; the outputs' contents
+    are then unspecified.
     """
-    cdef Layout lay, pwlay
-    cdef Pass p
-    bx, bt = _Buf(x), _Buf(t)
-    bw = None if w is None else _Buf(w)
-    bpw = None if pos_weight is None else _Buf(pos_weight)
-    bl = None if loss_out is None else _Buf(loss_out, True)
-    bg = None if grad_out is None else _Buf(grad_out, True)
-    bh = None if hess_out is None else _Buf(hess_out, True)
-    bv = None if gvec is None else _Buf(gvec)
-    p.f64 = _kind(&(<_Buf>bx).view)
-    if p.f64 < 0:
+    cdef Layout wlay, pwlay
+    cdef Job jb
+    cdef _Buf bx = _Buf(x), bt = _Buf(t)
+    cdef int kind = _kind(&bx.view)
+    cdef Py_ssize_t size = bx.view.itemsize
+    bufs = [bt]
+    bw = bpw = bl = bg = bh = bv = None
+    if w is not None:
+        bw = _Buf(w)
+    if pw is not None:
+        bpw = _Buf(pw)
+    if loss_out is not None:
+        bl = _Buf(loss_out, True)
+        bufs.append(bl)
+    if grad_out is not None:
+        bg = _Buf(grad_out, True)
+        bufs.append(bg)
+    if hess_out is not None:
+        bh = _Buf(hess_out, True)
+        bufs.append(bh)
+    if gvec is not None:
+        bv = _Buf(gvec)
+        bufs.append(bv)
+    if kind < 0:
         raise ValueError("internal error: input is neither float32 nor float64")
-    _pass_io(&p, bx, bt, bl, bg, bh, logits, &lay)
-    for buf in (bt, bw, bpw, bl, bg, bh, bv):
-        # weights are compact (their layouts say how they are read); the rest input-sized
-        if buf is not None and (
-            _kind(&(<_Buf>buf).view) != p.f64
-            or (buf is not bw and buf is not bpw and (<_Buf>buf).view.len != (<_Buf>bx).view.len)
-        ):
+    for buf in bufs:
+        if _kind(&(<_Buf>buf).view) != kind or (<_Buf>buf).view.len != bx.view.len:
             raise ValueError("internal error: buffers of different dtypes or lengths")
+    jb.n = bx.view.len // size
+    jb.x = bx.view.buf
+    jb.t = bt.view.buf
+    jb.w = NULL
+    jb.pw = NULL
+    jb.wlay = &wlay
+    jb.pwlay = &pwlay
     if bw is not None:
-        _fill_layout(&lay, w_layout, bw, p.n, (<_Buf>bx).view.itemsize)
+        if _kind(&(<_Buf>bw).view) != kind:
+            raise ValueError("internal error: weight of another dtype")
+        _fill_layout(&wlay, w_layout, bw, jb.n, size)
+        jb.w = (<_Buf>bw).view.buf
     if bpw is not None:
-        _fill_layout(&pwlay, pw_layout, bpw, p.n, (<_Buf>bx).view.itemsize)
-    p.w = _ptr(bw)
-    p.pw = _ptr(bpw)
-    p.pwlay = &pwlay
-    p.gvec = _ptr(bv)
-    p.g = g / gdiv
-    p.want_sum = want_sum
-    p.ls = label_smoothing
-    return _run(&p, num_threads)
-
-
-cdef bint _same_layout(const Py_buffer* a, const Py_buffer* b) noexcept:
-    cdef int k
-    if _kind(a) != _kind(b) or a.ndim != b.ndim:
-        return False
-    for k in range(a.ndim):
-        if a.shape[k] != b.shape[k]:
-            return False
-    return True
-
-
-cdef bint _overlap(const Py_buffer* a, const Py_buffer* b) noexcept:
-    cdef const char* pa = <const char*>a.buf
-    cdef const char* pb = <const char*>b.buf
-    return a.len > 0 and b.len > 0 and pa < pb + b.len and pb < pa + a.len
-
-
-def quick(x, t, int reduction, loss_out, grad_out, hess_out, int num_threads, bint logits):
-    """Fast path for plain arrays: the unweighted loss (per element into ``loss_out`` for
-    reduction 0, "none"; else 1 mean, 2 sum, returned as a float), the gradient into
-    ``grad_out`` and (logits) the hessian into ``hess_out``, each if not None.
-
-    ``x`` and ``t``: C-contiguous native float32/float64 of one dtype and shape (checked
-    here); outputs like ``x``. Returns None when the inputs do not qualify: the caller takes
-    the general path.
-    """
-    cdef Pass p
-    cdef Layout lay
-    cdef int k
-    try:
-        bx, bt = _Buf(x), _Buf(t)
-    except (BufferError, TypeError, ValueError):
-        return None
-    p.f64 = _kind(&(<_Buf>bx).view)
-    if p.f64 < 0 or _kind(&(<_Buf>bt).view) != p.f64 or (<_Buf>bx).view.ndim != (<_Buf>bt).view.ndim:
-        return None
-    for k in range((<_Buf>bx).view.ndim):
-        if (<_Buf>bx).view.shape[k] != (<_Buf>bt).view.shape[k]:
-            return None
-    # outputs: written in place only if C-contiguous, writeable, of x's dtype and shape, and
-    # overlapping neither an input nor each other; anything else goes the general way
-    outs = []
-    for out in (loss_out, grad_out, hess_out):
-        if out is None:
-            outs.append(None)
-            continue
-        try:
-            bo = _Buf(out, True)
-        except (BufferError, TypeError, ValueError):
-            return None
-        if not _same_layout(&(<_Buf>bo).view, &(<_Buf>bx).view):
-            return None
-        for other in [bx, bt] + [b for b in outs if b is not None]:
-            if _overlap(&(<_Buf>bo).view, &(<_Buf>other).view):
-                return None
-        outs.append(bo)
-    _pass_io(&p, bx, bt, outs[0], outs[1], outs[2], logits, &lay)
-    p.g = 1.0 / p.n if (reduction == 1 and p.n > 0) else 1.0
-    p.want_sum = reduction != 0
-    total = _run(&p, num_threads)
-    if reduction == 1:
-        return total / p.n if p.n > 0 else float("nan")
-    return total
-
-
-def max_threads():
-    """OpenMP's default team size for the calling thread (1 in a serial build)."""
-    return omp_get_max_threads()
+        if _kind(&(<_Buf>bpw).view) != kind:
+            raise ValueError("internal error: pos_weight of another dtype")
+        _fill_layout(&pwlay, pw_layout, bpw, jb.n, size)
+        jb.pw = (<_Buf>bpw).view.buf
+    jb.loss = NULL if bl is None else (<_Buf>bl).view.buf
+    jb.grad = NULL if bg is None else (<_Buf>bg).view.buf
+    jb.hess = NULL if bh is None else (<_Buf>bh).view.buf
+    jb.gvec = NULL if bv is None else (<_Buf>bv).view.buf
+    jb.g = g
+    jb.ls = label_smoothing
+    jb.want_sum = want_sum
+    jb.logits = logits
+    if kind == 0:
+        return _run(&jb, <const float*>jb.x, num_threads)
+    return _run(&jb, <const double*>jb.x, num_threads)

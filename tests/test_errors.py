@@ -222,16 +222,15 @@ def test_bad_grad_output():
 
 def test_kernel_refuses_an_inconsistent_weight_layout():
     # the Python layer never builds one; the kernel still checks before reading memory
-    from fastbce import _kernels
+    from fastbce._config import kernels
 
     x = np.full(10, 0.5)
     w = np.ones(3)
-    empty = np.empty(0, np.intp)
-    layout = (10, 1, empty, empty, empty)
+    layout = (10, 1, [], [], [])
+    # run(x, t, w, w_layout, pw, pw_layout, loss, grad, hess, gvec, g, want_sum, logits, ls, nthreads)
     with pytest.raises(ValueError, match="weight layout"):
-        _kernels.bce_pass(x, x, w, layout, None, None, None, 1.0, 1.0, True, 1)
+        kernels.run(x, x, w, layout, None, None, None, None, None, None, 1.0, True, False, 0.0, 1)
     with pytest.raises(ValueError, match="weight layout"):
-        _kernels.bce_pass(x, x, None, None, None, None, None, 1.0, 1.0, True, 1,
-                          logits=True, pos_weight=w, pw_layout=layout)
+        kernels.run(x, x, None, None, w, layout, None, None, None, None, 1.0, True, True, 0.0, 1)
     with pytest.raises(ValueError, match="different dtypes or lengths"):
-        _kernels.bce_pass(x, x[:5], None, None, None, None, None, 1.0, 1.0, True, 1)
+        kernels.run(x, x[:5], None, None, None, None, None, None, None, None, 1.0, True, False, 0.0, 1)

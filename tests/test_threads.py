@@ -54,12 +54,12 @@ def test_global_setting_and_default():
     assert default >= 1
     fastbce.set_num_threads(3)
     assert fastbce.get_num_threads() == 3
-    assert fastbce.show_config(print_out=False)["num_threads"] == 3
+    assert fastbce.show_config()["num_threads"] == 3
     fastbce.set_num_threads(None)
     assert fastbce.get_num_threads() == default
 
 
-@pytest.mark.skipif(not fastbce.show_config(print_out=False)["openmp"], reason="serial build")
+@pytest.mark.skipif(not fastbce.show_config()["openmp"], reason="serial build")
 def test_threadpoolctl_limits_are_respected():
     with threadpool_limits(limits=1, user_api="openmp"):
         assert fastbce.get_num_threads() == 1
@@ -67,7 +67,7 @@ def test_threadpoolctl_limits_are_respected():
         assert fastbce.get_num_threads() == 2
 
 
-@pytest.mark.skipif(not fastbce.show_config(print_out=False)["openmp"], reason="serial build")
+@pytest.mark.skipif(not fastbce.show_config()["openmp"], reason="serial build")
 @pytest.mark.parametrize("value", ["1", "3"])
 def test_omp_num_threads_is_respected(tmp_path, value):
     env = dict(os.environ, OMP_NUM_THREADS=value)
@@ -80,6 +80,8 @@ def test_omp_num_threads_is_respected(tmp_path, value):
 
 def test_show_config_reports_the_build(capsys):
     info = fastbce.show_config()
+    assert capsys.readouterr().out == ""  # prints only when asked
+    assert fastbce.show_config(print_=True) == info
     printed = capsys.readouterr().out
     for key in ("openmp", "num_threads", "kernels"):
         assert key in info and key in printed

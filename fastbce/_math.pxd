@@ -1,0 +1,320 @@
+# cython: language_level=3
+"""Layer 1 of fastbce: the scalar math of one element, as branch-free ``cdef inline``
+functions over plain C types, written so that GCC and Clang vectorise the loops of
+``_kernels.pyx`` that call them (compiled with ``-O3 -fno-trapping-math -fno-math-errno``;
+``-ffast-math`` is never used: it would delete the error-compensation terms below).
+
+Conventions:
+- bit casts go through the unions ``F32Bits`` / ``F64Bits`` inside small inline functions;
+- on the float32 path every literal is cast with ``<float>`` (C would promote to double);
+- ``x + 0.0`` turns -0.0 into +0.0 before any bit trick, so -0.0 takes the zero path;
+- the polynomials are our own fits (coefficients and error bounds in the comments).
+"""
+
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+
+cdef union F32Bits:
+    float f
+    uint32_t u
+
+
+cdef union F64Bits:
+    double f
+    uint64_t u
+
+
+cdef inline uint32_t f2u(float v) noexcept nogil:
+    cdef F32Bits c
+    c.f = v
+    return c.u
+
+
+cdef inline float u2f(uint32_t v) noexcept nogil:
+    cdef F32Bits c
+    c.u = v
+    return c.f
+
+
+cdef inline uint64_t d2u(double v) noexcept nogil:
+    cdef F64Bits c
+    c.f = v
+    return c.u
+
+
+cdef inline double u2d(uint64_t v) noexcept nogil:
+    cdef F64Bits c
+    c.u = v
+    return c.f
+
+
+# ------------------------------------------------------------------ float32 log
+
+cdef inline float log_reduced_f32(float f, float k) noexcept nogil:
+    """log(2^k (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1]:
+    log1p(f) = f - f^2/2 + f^3 q(f), q a near-minimax fit of degree 7 (6e-9 relative error
+    of the log on the interval), evaluated by Estrin's scheme; ln 2 = LN2_HI + LN2_LO with
+    LN2_HI = 0.693359375 (9 significant bits, so k * LN2_HI is exact)."""
+    cdef float f2 = f * f
+    cdef float f4 = f2 * f2
+    cdef float q01 = f * <float>-0.25000822336020007 + <float>0.3333333183926342
+    cdef float q23 = f * <float>-0.1662330509562883 + <float>0.20001213314155894
+    cdef float q45 = f * <float>-0.13160966666830157 + <float>0.1420204767362698
+    cdef float q67 = f * <float>-0.07630274821743878 + <float>0.12759843314723363
+    cdef float q = (q67 * f2 + q45) * f4 + (q23 * f2 + q01)
+    cdef float r = (q * f - <float>0.5) * f2
+    r = k * <float>-2.12194440e-4 + r
+    r = r + f
+    return k * <float>0.693359375 + r
+
+
+cdef inline float log_f32(float v) noexcept nogil:
+    """max(log v, -100) for v in [+0, 2] (+0 included: log 0 = -100, torch's clamp).
+    v is first scaled by 2^25 (unconditionally: a select would double the loop), so
+    subnormals split like normals and 0 lands on -152 ln 2 < -100."""
+    cdef uint32_t b = f2u(v * <float>33554432.0)
+    # k = exponent of v * 2^25 relative to [sqrt(1/2), sqrt(2)); 0x3f3504f3 = sqrt(1/2)
+    cdef int32_t k = (<int32_t>(b - <uint32_t>0x3f3504f3)) >> 23
+    cdef float f = u2f(b - (<uint32_t>k << 23)) - <float>1.0
+    cdef float r = log_reduced_f32(f, <float>(k - 25))
+    return r if r > <float>-100.0 else <float>-100.0
+
+
+cdef inline float log_err_f32(float v, float err) noexcept nogil:
+    """max(log(v + err), -100) for v in [+0, 2] and |err| <= ulp(v) / 2, err nonzero only
+    where v >= 1/2 (a rounding error of 1 - x or 1 + e). v = 2^(k - 25) (1 + f), so err
+    moves f by err * 2^(25 - k); that scale's exponent field, 152 - k, is capped at 254 so
+    it never overflows to inf (k < -102 only for v below 2^-127, where err is 0)."""
+    cdef uint32_t b = f2u(v * <float>33554432.0)
+    cdef int32_t k = (<int32_t>(b - <uint32_t>0x3f3504f3)) >> 23
+    cdef float f = u2f(b - (<uint32_t>k << 23)) - <float>1.0
+    cdef int32_t e = 152 - k
+    e = e if e < 254 else 254
+    f = f + err * u2f(<uint32_t>e << 23)
+    cdef float r = log_reduced_f32(f, <float>(k - 25))
+    return r if r > <float>-100.0 else <float>-100.0
+
+
+cdef inline float exp_neg_f32(float y) noexcept nogil:
+    """e^y for y <= 0: y = k ln2 + r, |r| <= ln2 / 2, e^r by its Taylor polynomial to r^7
+    (5e-9 relative); 2^k applied in two halves so that subnormal results round correctly;
+    0 below e^-150."""
+    y = y if y > <float>-150.0 else <float>-150.0
+    # round to an integer with the 1.5 * 2^23 trick
+    cdef float kf = (y * <float>1.44269504088896341 + <float>12582912.0) - <float>12582912.0
+    cdef float r = (y - kf * <float>0.693359375) + kf * <float>2.12194440e-4
+    cdef float p = r * <float>(1.0 / 5040) + <float>(1.0 / 720)
+    p = p * r + <float>(1.0 / 120)
+    p = p * r + <float>(1.0 / 24)
+    p = p * r + <float>(1.0 / 6)
+    p = p * r + <float>0.5
+    p = p * r + <float>1.0
+    p = p * r + <float>1.0
+    cdef uint32_t u = <uint32_t>(-<int32_t>kf)  # -k >= 0
+    cdef uint32_t h = u >> 1
+    return p * u2f((<uint32_t>127 - h) << 23) * u2f((<uint32_t>127 - (u - h)) << 23)
+
+
+# ------------------------------------------------------------------ float64 log
+
+cdef inline double log_reduced_f64(double f, double s, double k) noexcept nogil:
+    """log(2^k (1 + f)), f in [sqrt(1/2) - 1, sqrt(2) - 1], given s = f / (2 + f):
+    log1p(f) = f - f^2/2 + s (f^2/2 + R), R = z P(z), z = s^2, P fitted (our own fit) to
+    3e-16 absolute on [0, 0.0295]: under 1e-17 relative error of the log. s enters only
+    the small last term, so a few roundings in it cost nothing visible."""
+    cdef double z = s * s
+    cdef double z2 = z * z
+    cdef double p = ((z * 0.39999999999898523173 + 0.66666666666666697262)
+                     + z2 * (z * 0.22222211078348269202 + 0.28571428626364704901)
+                     + (z2 * z2) * ((z * 0.15331609841484721018 + 0.18182892825032573217)
+                                    + z2 * 0.14617715567681663116))
+    cdef double hfsq = 0.5 * f * f
+    cdef double r = s * (hfsq + z * p) + k * 1.9082149292705877000e-10  # ln2 - LN2_HI
+    return k * 6.93147180369123816490e-01 - ((hfsq - r) - f)            # LN2_HI: 32 bits
+
+
+# v = 2^k m with m in [sqrt(1/2), sqrt(2)), v >= 0 given by its bits (+0 and subnormals
+# give k <= -1022, so their clamped logs are -100). Three small functions rather than one
+# with pointer outputs: GCC vectorises only the former.
+
+cdef inline bint _big_f64(uint64_t bits) noexcept nogil:
+    # the mantissa is above sqrt(2): m is halved and k raised by one. (Used through
+    # selects: GCC does not vectorise a comparison converted to a number.)
+    return u2d((bits & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000) > 1.4142135623730951
+
+
+cdef inline double mant_f64(uint64_t bits) noexcept nogil:
+    """m - 1, m in [sqrt(1/2), sqrt(2))."""
+    cdef double m = u2d((bits & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000)
+    return (m * 0.5 if m > 1.4142135623730951 else m) - 1.0
+
+
+cdef inline double expo_f64(uint64_t bits) noexcept nogil:
+    """k as a double: exact int -> double for 0 <= biased < 2^52 from the bits of
+    2^52 + biased, less 2^52 (no 64-bit integer conversion, which SIMD lacks before
+    AVX-512DQ)."""
+    return (u2d((bits >> 52) | <uint64_t>0x4330000000000000) - (4503599627370496.0 + 1023.0)
+            + (1.0 if _big_f64(bits) else 0.0))
+
+
+cdef inline double inv_scale_f64(uint64_t bits) noexcept nogil:
+    """2^-k, for err scaling (only meaningful where v >= 1/2)."""
+    cdef uint64_t up = 1 if _big_f64(bits) else 0
+    return u2d(((<uint64_t>2046 - (bits >> 52) - up) & <uint64_t>0x7ff) << 52)
+
+
+cdef inline double log_err_f64(double v, double err) noexcept nogil:
+    """log(v + err) for v in [1, 2] and |err| <= ulp(v) / 2: log1p(e) = log((1 + e) + err)."""
+    cdef uint64_t b = d2u(v)
+    cdef double f = mant_f64(b) + err * inv_scale_f64(b)
+    return log_reduced_f64(f, f / (2.0 + f), expo_f64(b))
+
+
+cdef inline double exp_neg_f64(double y) noexcept nogil:
+    """As exp_neg_f32: Taylor to r^13 (2e-17 relative), 0 below e^-1100."""
+    y = y if y > -1100.0 else -1100.0
+    cdef double big = y * 1.4426950408889634074 + 6755399441055744.0  # 1.5 * 2^52
+    cdef double kf = big - 6755399441055744.0
+    cdef double r = (y - kf * 6.93147180369123816490e-01) - kf * 1.9082149292705877000e-10
+    cdef double p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    # -k from the bits of the rounding constant's sum: exact, no 64-bit conversion
+    cdef uint64_t u = d2u(6755399441055744.0) - d2u(big)
+    cdef uint64_t h = u >> 1
+    return p * u2d((<uint64_t>1023 - h) << 52) * u2d((<uint64_t>1023 - (u - h)) << 52)
+
+
+# ------------------------------------------------------------------ range checks
+
+cdef inline uint32_t out_of_unit_f32(float v) noexcept nogil:
+    """1 if v is outside [0, 1] or NaN: the bit patterns of +0 ... 1 are exactly the
+    integers 0 ... 0x3f800000, and v + 0 turns -0 into +0."""
+    return f2u(v + <float>0.0) > <uint32_t>0x3f800000
+
+
+cdef inline uint64_t out_of_unit_f64(double v) noexcept nogil:
+    return d2u(v + 0.0) > <uint64_t>0x3ff0000000000000
+
+
+# ------------------------------------------------------------------ probabilities
+
+cdef inline float prob_loss_f32(float x, float t) noexcept nogil:
+    """-(t max(log x, -100) + (1 - t) max(log(1 - x), -100)), torch's loss. log(1 - x) is
+    log(w + err), w = 1 - x rounded and err its exact rounding error (Fast2Sum, as
+    1 >= |x|), so it stays accurate for tiny x without a separate log1p."""
+    x = x + <float>0.0
+    cdef float w = <float>1.0 - x
+    cdef float err = (<float>1.0 - w) - x
+    return (t - <float>1.0) * log_err_f32(w, err) - t * log_f32(x)
+
+
+cdef inline float prob_loss_hard_f32(float x, float t) noexcept nogil:
+    """prob_loss_f32 for t = 0 or 1, with one log: -log x (t = 1) or -log(1 - x) (t = 0),
+    the same value (the products by 0 and 1 above are exact; a zero loss may differ in
+    sign)."""
+    x = x + <float>0.0
+    cdef float w = <float>1.0 - x
+    cdef float err = (<float>1.0 - w) - x
+    cdef bint one = t == <float>1.0
+    return -log_err_f32(x if one else w, <float>0.0 if one else err)
+
+
+cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
+    """As prob_loss_f32; both logs' s = f / (2 + f) come from one division."""
+    x = x + 0.0
+    cdef double w = 1.0 - x
+    cdef double err = (1.0 - w) - x
+    cdef uint64_t bx = d2u(x)
+    cdef uint64_t bw = d2u(w)
+    cdef double fx = mant_f64(bx)
+    cdef double fw = mant_f64(bw) + err * inv_scale_f64(bw)
+    cdef double ax = 2.0 + fx
+    cdef double aw = 2.0 + fw
+    cdef double r = 1.0 / (ax * aw)
+    cdef double lx = log_reduced_f64(fx, fx * aw * r, expo_f64(bx))
+    cdef double l1x = log_reduced_f64(fw, fw * ax * r, expo_f64(bw))
+    # clamp at -100: x = 0, subnormal x and w = 0 all land below -708
+    lx = lx if lx > -100.0 else -100.0
+    l1x = l1x if l1x > -100.0 else -100.0
+    return (t - 1.0) * l1x - t * lx
+
+
+cdef inline float prob_grad_f32(float x, float t) noexcept nogil:
+    """d loss / dx before scaling: (x - t) / max(x (1 - x), eps), torch's form (1 - x is
+    exact for x >= 1/2). eps is torch's: 1e-12 stored as a float32 (9.99999996e-13), for
+    every dtype."""
+    cdef float eps = <float>1e-12
+    cdef float d = (<float>1.0 - x) * x
+    return (x - t) / (d if d > eps else eps)
+
+
+cdef inline double prob_grad_f64(double x, double t) noexcept nogil:
+    cdef double eps = <double>(<float>1e-12)
+    cdef double d = (1.0 - x) * x
+    return (x - t) / (d if d > eps else eps)
+
+
+# ------------------------------------------------------------------ logits
+#
+# With pw the positive-class weight (1 without pos_weight), a = pw t + (1 - t):
+#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t
+#   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
+# softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x.
+# (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms that
+# cannot cancel (torch's sum of three does, for confident logits). pw t x is taken as
+# pw (t x): pw t then feeds additions only, so that the compiler contracts it into FMAs the
+# same way whether or not the loss is computed beside the gradient (the fused and separate
+# calls give the same bits).
+
+cdef inline float logit_loss_f32(float x, float t, float pw) noexcept nogil:
+    cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))  # exp(-|x|)
+    cdef float v = <float>1.0 + e
+    cdef float lin = (<float>1.0 - t) * x if x >= <float>0.0 else -(pw * (t * x))
+    cdef float lw = (pw - <float>1.0) * t + <float>1.0
+    return lin + lw * log_err_f32(v, (<float>1.0 - v) + e)
+
+
+cdef inline double logit_loss_f64(double x, double t, double pw) noexcept nogil:
+    cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
+    cdef double v = 1.0 + e
+    cdef double lin = (1.0 - t) * x if x >= 0.0 else -(pw * (t * x))
+    cdef double lw = (pw - 1.0) * t + 1.0
+    return lin + lw * log_err_f64(v, (1.0 - v) + e)
+
+
+cdef inline float logit_grad_f32(float x, float t, float pw, float* hess) noexcept nogil:
+    """grad (returned) and hess (stored) of the logits loss. Where sigmoid(x) is near 1,
+    a sigmoid(x) - pw t is computed as (1 - t) - a (1 - sigmoid(x)): no cancellation;
+    a = pw t + (1 - t), never (pw t + 1) - t (which cancels for small pw)."""
+    cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))
+    cdef float r = <float>1.0 / (<float>1.0 + e)
+    cdef bint pos = x >= <float>0.0
+    cdef float sig = r if pos else e * r
+    cdef float omsig = e * r if pos else r
+    cdef float pt = pw * t
+    cdef float a = pt + (<float>1.0 - t)
+    hess[0] = a * sig * omsig
+    return (<float>1.0 - t) - a * omsig if pos else a * sig - pt
+
+
+cdef inline double logit_grad_f64(double x, double t, double pw, double* hess) noexcept nogil:
+    cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
+    cdef double r = 1.0 / (1.0 + e)
+    cdef bint pos = x >= 0.0
+    cdef double sig = r if pos else e * r
+    cdef double omsig = e * r if pos else r
+    cdef double pt = pw * t
+    cdef double a = pt + (1.0 - t)
+    hess[0] = a * sig * omsig
+    return (1.0 - t) - a * omsig if pos else a * sig - pt
