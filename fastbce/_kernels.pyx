@@ -346,9 +346,9 @@ cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, cons
 
 
 cdef inline void _sum16(double* acc, const floating* l, Py_ssize_t m) noexcept nogil:
-    """acc[k] += l[16 c + k]; l holds m elements, zero-padded to a multiple of 16."""
+    """acc[k] += l[16 c + k]; m a multiple of 16."""
     cdef Py_ssize_t c, k
-    for c in range((m + LANES - 1) // LANES):
+    for c in range(m // LANES):
         for k in range(LANES):
             acc[k] += <double>l[c * LANES + k]
 
@@ -395,6 +395,7 @@ cdef struct Job:
 cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
                    uint32_t* flags) noexcept nogil:
     """Elements [lo, hi): the loss sum in float64 (returned), outputs, range flags."""
+    cdef floating xbuf[CHUNK]
     cdef floating tbuf[CHUNK]
     cdef floating wbuf[CHUNK]
     cdef floating pwbuf[CHUNK]
@@ -412,7 +413,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef floating* lout
     cdef floating a = <floating>(1.0 - jb.ls)
     cdef floating b = <floating>(0.5 * jb.ls)
-    cdef Py_ssize_t c0, m, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
     cdef uint32_t bad = 0
     cdef bint want_loss = jb.loss != NULL or jb.want_sum
     cdef bint want_grad = jb.grad != NULL or jb.hess != NULL
@@ -446,21 +447,36 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             pw = pwbuf
         if jb.gvec != NULL:
             gv = <const floating*>jb.gvec + c0
+        # The math runs over whole vectors: a chunk that ends inside one (the last of the
+        # array) is copied and padded with x = t = 0, valid in both families. So every
+        # element goes through the same vector code, never a scalar epilogue, and a result
+        # does not depend on where its element sits.
+        mv = (m + LANES - 1) // LANES * LANES
+        if mv != m:
+            memcpy(xbuf, x, m * sizeof(floating))
+            if t != &tbuf[0]:
+                memcpy(tbuf, t, m * sizeof(floating))
+            for j in range(m, mv):
+                xbuf[j] = 0
+                tbuf[j] = 0
+                pwbuf[j] = 1
+            x = xbuf
+            t = tbuf
         # the math, into local buffers
         if jb.logits:
             if want_loss and want_grad:
-                bad |= _logit_loss_grad(x, t, pw, lbuf, gbuf, hbuf, m)
+                bad |= _logit_loss_grad(x, t, pw, lbuf, gbuf, hbuf, mv)
             elif want_loss:
-                bad |= _logit_loss(x, t, pw, lbuf, m)
+                bad |= _logit_loss(x, t, pw, lbuf, mv)
             else:
-                bad |= _logit_grad(x, t, pw, gbuf, hbuf, m)
+                bad |= _logit_grad(x, t, pw, gbuf, hbuf, mv)
         else:
             if want_loss and want_grad:
-                bad |= _prob_loss_grad(x, t, lbuf, gbuf, m)
+                bad |= _prob_loss_grad(x, t, lbuf, gbuf, mv)
             elif want_loss:
-                bad |= _prob_loss(x, t, lbuf, m)
+                bad |= _prob_loss(x, t, lbuf, mv)
             else:
-                bad |= _prob_grad(x, t, gbuf, m)
+                bad |= _prob_grad(x, t, gbuf, mv)
         # weighting, sums and stores
         if want_loss:
             if jb.loss == NULL:
@@ -475,9 +491,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             if jb.want_sum:
                 if jb.loss != NULL and w != NULL:
                     memcpy(lbuf, lout, m * sizeof(floating))
-                for j in range(m, (m + LANES - 1) // LANES * LANES):
+                for j in range(m, mv):
                     lbuf[j] = 0
-                _sum16(acc, lbuf, m)
+                _sum16(acc, lbuf, mv)
         if jb.grad != NULL:
             _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
         if jb.hess != NULL:
