@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 _SERVED_DTYPES = (torch.float32, torch.float64)
+# torch.compiler.is_compiling is torch >= 2.3; torch._dynamo.is_compiling before that
+_is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling
 _is_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
 
 
@@ -201,7 +203,7 @@ def binary_cross_entropy(
     ``torch.nn.functional.binary_cross_entropy`` instead and give its result or its error
     (an input outside [0, 1] raises torch's RuntimeError).
     """
-    if torch.compiler.is_compiling():  # dynamo sees the opaque twin and breaks the graph
+    if _is_compiling():  # dynamo sees the opaque twin and breaks the graph
         return _opaque_bce(input, target, weight, size_average, reduce, reduction,
                            label_smoothing=label_smoothing)
     reduction = _reduction(size_average, reduce, reduction)
@@ -246,7 +248,7 @@ def binary_cross_entropy_with_logits(
     float16/bfloat16, mixed dtypes, ``target``/``weight``/``pos_weight`` requiring grad, NaN
     logits, targets outside [0, 1], shapes fastbce rejects).
     """
-    if torch.compiler.is_compiling():
+    if _is_compiling():
         return _opaque_bce_logits(input, target, weight, size_average, reduce, reduction,
                                   pos_weight, label_smoothing=label_smoothing)
     reduction = _reduction(size_average, reduce, reduction)
