@@ -127,6 +127,7 @@ ERRORS = [  # (y_true, y_pred, kwargs, regex both raise with)
 ]
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # sklearn's
 @pytest.mark.parametrize("y, p, kw, match", ERRORS, ids=[e[3][:30] for e in ERRORS])
 def test_errors_like_sklearn(y, p, kw, match):
     with pytest.raises(ValueError, match=match):
