@@ -81,6 +81,9 @@ def _two_values(y):
             return np.array([lo, hi])
         return None
     values = _unique(y, "y_true")
+    if y.dtype.kind == "O" and not all(isinstance(v, str) for v in values.tolist()):
+        raise ValueError("Unknown label type: an object array of y_true labels must hold "
+                         "strings (numbers belong in a numeric array)")
     return values if values.size <= 2 else None
 
 
@@ -191,7 +194,10 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None)
                          f"{_MULTICLASS_HINT} for label-indicator matrices")
     lengths = [p.shape[0], y.shape[0]]
     if sample_weight is not None:
-        lengths.append(np.shape(sample_weight)[0] if np.ndim(sample_weight) else 0)
+        if np.ndim(sample_weight) == 0:
+            raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
+                             f"{sample_weight!r}")
+        lengths.append(np.shape(sample_weight)[0])
     if len(set(lengths)) > 1:
         raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
     w = None if sample_weight is None else _sample_weight(sample_weight, p.shape[0])
@@ -204,8 +210,10 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None)
     # targets: 1 where the true class is the positive one, written in the computation dtype
     if y.dtype == dtype and classes[0] == 0 and classes[1] == 1:
         target = y  # already 0/1 in this dtype: read in place
-    else:
+    elif y.dtype.kind in "biuf":
         target = np.equal(y, classes[1], out=np.empty(y.shape, dtype=dtype))
+    else:  # strings, objects
+        target = np.asarray(y == classes[1], dtype=bool).astype(dtype)
     if p.ndim == 2 and p.shape[1] == 2:
         total = p[:, 0] + p[:, 1]
         if not np.all(np.abs(total - 1) <= 1e-8 + np.sqrt(eps)):

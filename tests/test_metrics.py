@@ -98,6 +98,19 @@ def test_float32_reads_float32_labels_in_place():
         sk_log_loss(y, p, sample_weight=np.arange(1000)), rel=1e-6)
 
 
+def test_object_arrays_and_array_likes():
+    y = np.array(["b", "a", "b", 2], dtype=object)[:3]
+    p = [0.8, 0.3, 0.6]
+    assert log_loss(y, p) == pytest.approx(sk_log_loss(y, p), rel=1e-12)
+    y = np.array([0, 1, 1], dtype=object)
+    for fn in (sk_log_loss, log_loss):
+        with pytest.raises(ValueError, match="Unknown label type"):
+            fn(y, p)
+    assert log_loss((0, 1, 1), tuple(p)) == pytest.approx(sk_log_loss((0, 1, 1), p), rel=1e-12)
+    with pytest.raises(ValueError, match="sample_weight"):
+        log_loss([0, 1], [0.3, 0.6], sample_weight=2.0)
+
+
 def test_integer_predictions_and_perfect_scores():
     for y, p in [([0, 1], [0, 1]), ([0, 1], [1, 0]), ([1, 0, 1], [1.0, 0.0, 1.0])]:
         ours, ref = log_loss(y, p), sk_log_loss(y, p)
