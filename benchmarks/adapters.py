@@ -1,0 +1,153 @@
+"""Adapters benchmark: fastbce.torch against torch.nn, fastbce.metrics against scikit-learn.
+
+Rows (median time per call, implementations interleaved, float32 for torch):
+
+- ``train step``: one CPU training step (forward, backward, SGD step) of a small MLP
+  (features -> 64 -> 64 -> outputs) with each criterion: ``BCELoss`` on sigmoid outputs and
+  ``BCEWithLogitsLoss`` on logits, torch's against fastbce's;
+- ``criterion``: the criterion alone, forward + backward, for each size in ``--criterion-sizes``
+  (elements; default: a batch of 256 and 1e6);
+- ``log_loss``: ``fastbce.metrics.log_loss`` against ``sklearn.metrics.log_loss`` (float64
+  probabilities, 0/1 labels) for each size in ``--log-loss-sizes`` (default 1e6 and 1e7).
+
+    python benchmarks/adapters.py            # the default sizes
+    python benchmarks/adapters.py --quick    # a smoke run: small sizes, few repeats
+"""
+
+import argparse
+import functools
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+
+def median_time(call, repeats):
+    call()  # warm up
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def interleaved(calls, repeats):
+    """Median seconds per call of each of calls (a dict), rounds alternating between them."""
+    rounds = {name: [] for name in calls}
+    for _ in range(3):
+        for name, call in calls.items():
+            rounds[name].append(median_time(call, max(1, repeats // 3)))
+    return {name: min(times) for name, times in rounds.items()}
+
+
+def fmt(seconds):
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def row(op, size, times, ref, ours):
+    print(f"| {op} | {size} | {fmt(times[ref])} | {fmt(times[ours])} | "
+          f"{times[ref] / times[ours]:.2f}x |")
+
+
+def train_step(model, opt, X, y, probs, crit):
+    import torch
+
+    opt.zero_grad()
+    out = model(X)
+    crit(torch.sigmoid(out) if probs else out, y).backward()
+    opt.step()
+
+
+def fwd_bwd(x, t, crit):
+    x.grad = None
+    crit(x, t).backward()
+
+
+def torch_rows(args):
+    import torch
+    from torch import nn
+
+    from fastbce import torch as ft
+
+    torch.manual_seed(0)
+    crits = {
+        "BCELoss": (nn.BCELoss(), ft.BCELoss(), True),
+        "BCEWithLogitsLoss": (nn.BCEWithLogitsLoss(), ft.BCEWithLogitsLoss(), False),
+    }
+    for name, (ref, ours, probs) in crits.items():
+        d_in, d_out, batch = 32, 8, args.batch
+        model = nn.Sequential(nn.Linear(d_in, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
+                              nn.Linear(64, d_out))
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+        X = torch.randn(batch, d_in)
+        y = (torch.rand(batch, d_out) > 0.5).float()
+        step = functools.partial(train_step, model, opt, X, y, probs)
+        times = interleaved({"torch": functools.partial(step, ref),
+                             "fastbce": functools.partial(step, ours)}, args.repeats)
+        row(f"train step, {name}", f"batch {batch} x {d_out}", times, "torch", "fastbce")
+
+    for n in args.criterion_sizes:
+        n = int(n)
+        for name, (ref, ours, probs) in crits.items():
+            x = torch.rand(n) * 0.98 + 0.01 if probs else torch.randn(n) * 3
+            x.requires_grad_(True)
+            t = (torch.rand(n) > 0.5).float()
+            times = interleaved({"torch": functools.partial(fwd_bwd, x, t, ref),
+                                 "fastbce": functools.partial(fwd_bwd, x, t, ours)},
+                                args.repeats)
+            row(f"criterion fwd+bwd, {name}", f"{n:.0e}" if n >= 1e4 else str(n), times,
+                "torch", "fastbce")
+
+
+def log_loss_rows(args):
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    from fastbce.metrics import log_loss
+
+    rng = np.random.default_rng(0)
+    for n in args.log_loss_sizes:
+        n = int(n)
+        p = rng.uniform(0, 1, n)
+        y = (rng.uniform(0, 1, n) < p).astype(np.int64)
+        a, b = log_loss(y, p), sk_log_loss(y, p)
+        assert abs(a - b) <= 1e-12 * abs(b), (a, b)
+        times = interleaved({"sklearn": functools.partial(sk_log_loss, y, p),
+                             "fastbce": functools.partial(log_loss, y, p)},
+                            max(3, args.repeats // 10))
+        row("log_loss", f"{n:.0e}", times, "sklearn", "fastbce")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=256, help="train-step batch size")
+    parser.add_argument("--criterion-sizes", type=float, nargs="+", default=[256, 1e6])
+    parser.add_argument("--log-loss-sizes", type=float, nargs="+", default=[1e6, 1e7])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: sizes 256 and 1e4, log_loss at 1e4, 3 repeats")
+    args = parser.parse_args()
+    if args.quick:
+        args.criterion_sizes, args.log_loss_sizes, args.repeats = [256, 1e4], [1e4], 3
+
+    import torch
+
+    import fastbce
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, "
+          f"torch threads {torch.get_num_threads()}, fastbce kernels "
+          f"{fastbce.show_config(print_out=False)['kernels']}")
+    print()
+    print("| op | size | reference | fastbce | speed-up |")
+    print("|---|---|---|---|---|")
+    torch_rows(args)
+    log_loss_rows(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""scikit-learn style metrics on fastbce's kernels; needs only NumPy (never imports sklearn).
+
+``log_loss`` is the binary case of ``sklearn.metrics.log_loss`` (scikit-learn 1.9 semantics):
+use it in its place, or as a scorer::
+
+    from sklearn.metrics import make_scorer
+    scorer = make_scorer(fastbce.metrics.log_loss, greater_is_better=False,
+                         response_method="predict_proba")
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _api
+
+__all__ = ["log_loss"]
+
+_FLOATS = (np.float16, np.float32, np.float64)  # kept as they are; anything else -> float64
+_MULTICLASS_HINT = "fastbce.metrics.log_loss is binary only; use sklearn.metrics.log_loss"
+
+
+def _probabilities(y_pred):
+    """y_pred as a 1-D or 2-D floating array, checked the way scikit-learn checks it."""
+    p = np.asarray(y_pred)
+    if np.iscomplexobj(p):
+        raise ValueError("Complex data not supported")
+    if p.dtype.type not in _FLOATS:
+        try:
+            p = p.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y_pred must hold numbers: {exc}") from None
+    if p.ndim == 0:
+        raise ValueError(f"y_pred must be an array of shape (n_samples,) or (n_samples, 2), "
+                         f"got a scalar {y_pred!r}")
+    if p.ndim > 2:
+        raise ValueError(f"Found array with dim {p.ndim}, while dim <= 2 is required.")
+    if p.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={p.shape}) while a minimum of 1 "
+                         "is required.")
+    if p.ndim == 2 and p.shape[1] > 2:
+        raise ValueError(f"y_pred has {p.shape[1]} columns: {_MULTICLASS_HINT} for multiclass "
+                         "probabilities")
+    lo, hi = p.min(), p.max()  # NaN propagates into both
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError("Input contains NaN.")
+    if np.isinf(lo) or np.isinf(hi):
+        raise ValueError(f"Input contains infinity or a value too large for {p.dtype!r}.")
+    if hi > 1:
+        raise ValueError(f"y_prob contains values greater than 1: {hi}")
+    if lo < 0:
+        raise ValueError(f"y_prob contains values lower than 0: {lo}")
+    return p
+
+
+def _sample_weight(sample_weight, n):
+    w = np.asarray(sample_weight)
+    if w.ndim != 1:
+        raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. "
+                         f"Expected either a scalar value or a 1D array of length {n}.")
+    if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or np.iscomplexobj(w):
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    if w.dtype.kind == "f":
+        total = w.sum()
+        if not np.isfinite(total):  # one reduction; find the culprit only on this path
+            bad = "NaN" if np.isnan(w).any() else "infinity or a value too large"
+            raise ValueError(f"Input sample_weight contains {bad}.")
+    if not w.any():
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return w
+
+
+def _two_values(y):
+    """The distinct values of y if there are at most two (sorted), else None."""
+    if y.dtype.kind in "biuf":
+        lo, hi = y.min(), y.max()
+        if lo == hi:
+            return np.array([lo])
+        if np.count_nonzero((y == lo) | (y == hi)) == y.size:
+            return np.array([lo, hi])
+        return None
+    values = _unique(y, "y_true")
+    if y.dtype.kind == "O" and not all(isinstance(v, str) for v in values.tolist()):
+        raise ValueError("Unknown label type: an object array of y_true labels must hold "
+                         "strings (numbers belong in a numeric array)")
+    return values if values.size <= 2 else None
+
+
+def _unique(a, name):
+    try:
+        return np.unique(a)
+    except TypeError:  # unorderable mix, e.g. strings and numbers
+        raise ValueError(f"Mix of label input types in {name} (string and number): "
+                         "labels must be all numbers or all strings") from None
+
+
+def _classes(y, labels):
+    """The two classes, sorted (the second is the positive class), checked like sklearn."""
+    if y.dtype.kind == "f":
+        lo, hi = y.min(), y.max()
+        if np.isnan(lo) or np.isnan(hi):
+            raise ValueError("Input y contains NaN.")
+    if labels is not None:
+        classes = _unique(np.asarray(labels), "labels")
+        if classes.size < 2:
+            raise ValueError(f"The labels array needs to contain at least two labels, got "
+                             f"{classes}.")
+        if classes.size > 2:
+            raise ValueError(f"labels has {classes.size} classes {classes}: {_MULTICLASS_HINT}"
+                             " for multiclass input")
+        if not np.array_equal(classes, np.asarray(labels)):
+            first, second = classes.tolist()
+            warnings.warn(f"labels={labels} are taken in sorted order, {[first, second]}: "
+                          f"the first column of y_pred is the probability of {first!r}, the "
+                          f"second (or a 1-D y_pred) that of {second!r}.", UserWarning,
+                          stacklevel=3)
+        try:
+            inside = np.count_nonzero((y == classes[0]) | (y == classes[1])) == y.size
+        except TypeError:
+            inside = False
+        if not inside:
+            extra = set(_unique(y, "y_true").tolist()) - set(classes.tolist())
+            raise ValueError(f"y_true contains values {extra} not belonging to the passed "
+                             f"labels {labels}.")
+        return classes
+    classes = _two_values(y)
+    if classes is None:
+        found = _unique(y, "y_true")
+        raise ValueError(f"y_true has {found.size} classes {found}: {_MULTICLASS_HINT} for "
+                         "multiclass input")
+    if classes.size == 1:
+        raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide the "
+                         "list of all expected class labels explicitly through the labels "
+                         "argument.")
+    if y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):
+        raise ValueError(f"Unknown label type: continuous (y_true holds {classes}); class "
+                         "labels are needed, e.g. 0 and 1")
+    return classes
+
+
+def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None):
+    """Log loss (binary cross entropy) of predicted probabilities, as scikit-learn computes it.
+
+    The binary case of ``sklearn.metrics.log_loss`` (scikit-learn 1.9's semantics)::
+
+        loss_i = -log(clip(q_i, eps, 1 - eps))
+
+    where ``q_i`` is the predicted probability of sample i's true class and ``eps`` is the
+    machine epsilon of ``y_pred``'s dtype; then the (weighted) mean, or the sum when
+    ``normalize=False``. The per-element logs and the sum run in fastbce's kernels (sums
+    accumulate in float64); no scikit-learn is needed.
+
+    Parameters
+    ----------
+    y_true : array_like of shape (n_samples,)
+        True labels: any two values (numbers, bools or strings). Sorted, the second is the
+        positive class.
+    y_pred : array_like of shape (n_samples,), (n_samples, 1) or (n_samples, 2)
+        Probability of the positive class, or ``predict_proba``'s two columns (the classes in
+        sorted order). Values must lie in [0, 1]. float16, float32 and float64 are kept;
+        other dtypes become float64.
+    normalize : bool, default True
+        Mean (weighted by ``sample_weight``) if true, else the (weighted) sum.
+    sample_weight : array_like of shape (n_samples,), optional
+    labels : array_like, optional
+        The two class labels, when ``y_true`` may hold only one of them.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Inconsistent numbers of samples; ``y_pred`` with NaN, infinity, values outside [0, 1],
+        no samples or more than two dimensions; a single class in ``y_true`` without
+        ``labels``; ``labels`` with fewer than two classes or not covering ``y_true``;
+        continuous ``y_true``; multiclass input (more than two classes or columns: use
+        ``sklearn.metrics.log_loss``); bad ``sample_weight`` (not 1-D, NaN, all zero).
+    ZeroDivisionError
+        ``normalize=True`` with sample weights that sum to zero.
+
+    Warns
+    -----
+    UserWarning
+        Rows of a two-column ``y_pred`` that do not sum to one (within ``sqrt(eps)``), and
+        ``labels`` given in unsorted order.
+    """
+    p = _probabilities(y_pred)
+    y = np.asarray(y_true)
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
+                         f"{_MULTICLASS_HINT} for label-indicator matrices")
+    lengths = [p.shape[0], y.shape[0]]
+    if sample_weight is not None:
+        if np.ndim(sample_weight) == 0:
+            raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
+                             f"{sample_weight!r}")
+        lengths.append(np.shape(sample_weight)[0])
+    if len(set(lengths)) > 1:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
+    w = None if sample_weight is None else _sample_weight(sample_weight, p.shape[0])
+    if not isinstance(normalize, (bool, np.bool_, numbers.Integral)):
+        raise TypeError(f"normalize must be a bool, got {normalize!r}")
+    classes = _classes(y, labels)
+
+    dtype = p.dtype
+    eps = np.finfo(dtype).eps
+    # targets: 1 where the true class is the positive one, written in the computation dtype
+    if y.dtype == dtype and classes[0] == 0 and classes[1] == 1:
+        target = y  # already 0/1 in this dtype: read in place
+    elif y.dtype.kind in "biuf":
+        target = np.equal(y, classes[1], out=np.empty(y.shape, dtype=dtype))
+    else:  # strings, objects
+        target = np.asarray(y == classes[1], dtype=bool).astype(dtype)
+    if p.ndim == 2 and p.shape[1] == 2:
+        total = p[:, 0] + p[:, 1]
+        if not np.all(np.abs(total - 1) <= 1e-8 + np.sqrt(eps)):
+            warnings.warn("The rows of y_pred do not sum to one: pass probabilities "
+                          "(predict_proba's output).", UserWarning, stacklevel=2)
+        # the probability of each sample's true class, then -log of it (target 1)
+        q = np.where(target.astype(bool, copy=False), p[:, 1], p[:, 0])
+        np.clip(q, eps, 1 - eps, out=q)
+        target = np.ones(q.shape, dtype=dtype)
+    else:
+        # the positive-class probability; for a clipped x and a 0/1 target the loss is -log(x)
+        # or -log(1 - x), which is sklearn's clip(1 - p) (both clips meet at eps and 1 - eps)
+        q = np.clip(p.reshape(-1), eps, 1 - eps)
+    if w is None:
+        loss = _api.binary_cross_entropy(q, target, reduction="mean" if normalize else "sum")
+        return float(loss)
+    loss = float(_api.binary_cross_entropy(q, target, w, reduction="sum"))
+    if not normalize:
+        return loss
+    weight_sum = float(w.sum(dtype=np.float64))
+    if weight_sum == 0:
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+    return loss / weight_sum
