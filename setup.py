@@ -71,6 +71,14 @@ class BuildExt(build_ext):
                     stacklevel=1,
                 )
         extra = os.environ.get("FASTBCE_CFLAGS", "").split()
+        # modules built by another compiler or with other flags are never reused
+        tag = " ".join([*self.compiler.compiler_so, f"omp={use_omp}", *extra])
+        stamp = os.path.join(self.build_temp, "fastbce-build-tag")
+        if not os.path.exists(stamp) or open(stamp).read() != tag:
+            self.force = True
+            os.makedirs(self.build_temp, exist_ok=True)
+            with open(stamp, "w") as f:
+                f.write(tag)
         for ext in self.extensions:
             isa = ext.name.rsplit("_", 1)[1]
             ext.extra_compile_args = COMMON_FLAGS + ISA_FLAGS[isa] + extra
