@@ -19,12 +19,12 @@ from cpython.buffer cimport (
 )
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
-    logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32,
+    d2u, log_f64, u2d, logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32,
     out_of_unit_f64, prob_grad_f32, prob_grad_f64, prob_loss_f32, prob_loss_f64,
     prob_loss_hard_f32,
 )
@@ -55,6 +55,12 @@ cdef extern from *:
     #else
     #define FB_COMPILER "unknown"
     #endif
+    /* a hint to fetch the cache line at p (GCC and Clang); nothing elsewhere */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define fb_prefetch(p) __builtin_prefetch((const void*)(p))
+    #else
+    #define fb_prefetch(p) ((void)0)
+    #endif
     #if defined(__AVX512F__)
     #define FB_TARGET "avx512"
     #elif defined(__AVX2__)
@@ -64,6 +70,7 @@ cdef extern from *:
     #endif
     """
     int fb_cpu_level() nogil
+    void fb_prefetch(const void* p) nogil
     const char* FB_COMPILER
     const char* FB_TARGET
 
@@ -253,14 +260,12 @@ cdef inline uint32_t _flags_target(floating t) noexcept nogil:
 
 
 cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* l,
-                                Py_ssize_t m) noexcept nogil:
-    cdef uint32_t b32 = 0, hard = 1
+                                Py_ssize_t m, bint hard) noexcept nogil:
+    cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     if floating is float:
         # a chunk whose targets are all 0 or 1 takes one log per element (same values)
-        for j in range(m):
-            hard &= (t[j] == 0) | (t[j] == 1)
         if hard:
             for j in range(m):
                 b32 |= out_of_unit_f32(x[j])
@@ -286,13 +291,11 @@ cdef inline uint32_t _prob_grad(const floating* x, const floating* t, floating* 
 
 
 cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, floating* l,
-                                     floating* g, Py_ssize_t m) noexcept nogil:
-    cdef uint32_t b32 = 0, hard = 1
+                                     floating* g, Py_ssize_t m, bint hard) noexcept nogil:
+    cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     if floating is float:
-        for j in range(m):
-            hard &= (t[j] == 0) | (t[j] == 1)
         if hard:
             for j in range(m):
                 b32 |= out_of_unit_f32(x[j])
@@ -343,6 +346,109 @@ cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, cons
         l[j] = _lloss(x[j], t[j], pw[j])
         g[j] = _lgrad(x[j], t[j], pw[j], &h[j])
     return b32 | <uint32_t>b64
+
+
+cdef inline bint _all_hard(const floating* t, Py_ssize_t m) noexcept nogil:
+    """Every target is 0 or 1."""
+    cdef uint32_t hard = 1
+    cdef Py_ssize_t j
+    for j in range(m):
+        hard &= (t[j] == 0) | (t[j] == 1)
+    return hard
+
+
+# ---------------------------------------------------------------- summed logs as products
+#
+# With 0/1 targets, no weight and no label smoothing, the summed loss is -sum log q, q = x
+# where t = 1 and 1 - x where t = 0: the log of a product. The factors are multiplied in
+# float64, one of 16 lanes each, and after every 4 factors per lane the exponents of the
+# running products move into an integer count: no log per element, one per lane at the end
+# of the block. An element takes this path only where a per-element log would keep nothing
+# the product loses: in float32, q normal (no clamp at -100 near) and, for t = 0,
+# q <= 1 - 2^-20 (1 - x is then exact in float64 and every loss above 2^-20, so the
+# product's 2^-53 roundings cost under 2^-30 of it); in float64, q in [2^-144, 1 - 2^-10]
+# (losses above 2^-10: the roundings of 1 - x and of the products stay under 2^-43 of
+# each). Other elements -- rare -- add their per-element losses to the block's sum.
+
+cdef inline uint32_t _prod_ok32(floating x, floating t) noexcept nogil:
+    """float32: 1 if the element may take the product path (checked in float32)."""
+    cdef floating tm1 = t - 1
+    cdef floating q = x * (t + tm1) - tm1  # x for t = 1, 1 - x (rounded) for t = 0
+    cdef floating hi = t * <floating>9.5367431640625e-07 + <floating>(1.0 - 9.5367431640625e-07)
+    return (q >= <floating>1.1754943508222875e-38) & (q <= hi)
+
+
+cdef inline uint64_t _prod_ok64(floating x, floating t) noexcept nogil:
+    """float64: as _prod_ok32."""
+    cdef floating tm1 = t - 1
+    cdef floating q = x * (t + tm1) - tm1
+    return (q >= 4.484155085839415e-44) & (q <= 1.0 - 0.0009765625)
+
+
+cdef inline void _renorm(double* prod, uint64_t* expo) noexcept nogil:
+    """Move the exponents of the products into expo (biased: 1023 each time)."""
+    cdef uint64_t b
+    cdef Py_ssize_t k
+    for k in range(LANES):
+        b = d2u(prod[k])
+        expo[k] += (b >> 52) & <uint64_t>0x7ff  # the sign (of factors x - 1) is dropped
+        prod[k] = u2d((b & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000)
+
+
+cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssize_t m,
+                                   double* prod, uint64_t* expo, Py_ssize_t* renorms,
+                                   double* extra) noexcept nogil:
+    """Multiply a chunk of 0/1-target losses into the lanes (m a multiple of 16). Returns 1,
+    changing nothing, if the chunk must take the per-element path instead."""
+    cdef double qbuf[CHUNK]
+    cdef double p[LANES]
+    cdef uint64_t e[LANES]
+    cdef uint32_t r32 = 0, s32 = 0, ok32
+    cdef uint64_t r64 = 0, s64 = 0, ok64
+    cdef Py_ssize_t j, c, k
+    for j in range(m):
+        # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
+        if floating is float:
+            ok32 = _prod_ok32(x[j], t[j])
+            r32 |= out_of_unit_f32(x[j])
+            s32 |= ok32 ^ 1
+            qbuf[j] = <double>x[j] + <double>(t[j] - 1)
+        else:
+            ok64 = _prod_ok64(x[j], t[j])
+            r64 |= out_of_unit_f64(x[j])
+            s64 |= ok64 ^ 1
+            qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
+    if r32 | r64 | s32:
+        # float32: an element outside the path (rare) sends the chunk to the per-element
+        # path, which also raises the range flag; float64 handles them one by one below
+        return 1
+    # on local copies: GCC keeps them in registers and vectorises the lanes
+    memcpy(p, prod, sizeof(p))
+    memcpy(e, expo, sizeof(e))
+    for c in range(m // LANES):
+        for k in range(LANES):
+            p[k] *= qbuf[c * LANES + k]
+        if c % 4 == 3 or c == m // LANES - 1:
+            _renorm(p, e)
+            renorms[0] += 1
+    memcpy(prod, p, sizeof(p))
+    memcpy(expo, e, sizeof(e))
+    if s64:
+        for j in range(m):
+            if not _prod_ok64(x[j], t[j]):
+                extra[0] += <double>_ploss(x[j], t[j])
+    return 0
+
+
+cdef inline double _prod_sum(const double* prod, const uint64_t* expo, Py_ssize_t renorms) noexcept nogil:
+    """The sum of log q over every factor taken: per lane log(mantissa product) + (exponents
+    less their bias) ln 2, ln 2 split so that k * LN2_HI is exact (|k| < 2^32)."""
+    cdef double s = 0.0, kk
+    cdef Py_ssize_t k
+    for k in range(LANES):
+        kk = <double>(<int64_t>expo[k] - 1023 * <int64_t>renorms)
+        s += (kk * 6.93147180369123816490e-01 + log_f64(prod[k])) + kk * 1.9082149292705877000e-10
+    return s
 
 
 cdef inline void _sum16(double* acc, const floating* l, Py_ssize_t m) noexcept nogil:
@@ -403,6 +509,14 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef floating gbuf[CHUNK]
     cdef floating hbuf[CHUNK]
     cdef double acc[LANES]
+    cdef double prod[LANES]
+    cdef uint64_t expo[LANES]
+    cdef double extra = 0.0
+    cdef Py_ssize_t renorms = 0
+    cdef bint summed, hard
+    cdef int skip = 0, backoff = 0
+    cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and jb.w == NULL
+                         and jb.ls == 0.0)
     cdef Cursor wc, pwc
     cdef const floating* ts = <const floating*>jb.t
     cdef const floating* x
@@ -419,6 +533,8 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef bint want_grad = jb.grad != NULL or jb.hess != NULL
     for k in range(LANES):
         acc[k] = 0.0
+        prod[k] = 1.0
+        expo[k] = 0
     if floating is float:
         pw = ONES_F32
     else:
@@ -434,6 +550,12 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             m = CHUNK
         x = xs + c0
         t = ts + c0
+        # the inputs two chunks ahead: the loops below leave gaps in the stream of loads
+        # that the hardware prefetcher alone does not cover
+        if c0 + 3 * CHUNK <= hi:
+            for j in range(0, CHUNK * sizeof(floating), 64):
+                fb_prefetch(<const char*>(x + 2 * CHUNK) + j)
+                fb_prefetch(<const char*>(t + 2 * CHUNK) + j)
         if jb.ls != 0.0:
             for j in range(m):
                 bad |= _flags_target(t[j])
@@ -463,7 +585,29 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             x = xbuf
             t = tbuf
         # the math, into local buffers
-        if jb.logits:
+        summed = False
+        # Are the chunk's targets all 0 or 1? Asked with a back-off: after k misses in a
+        # row the next min(2^k - 1, 31) chunks are not asked (soft targets pay for one
+        # look in 32 chunks).
+        hard = False
+        if not jb.logits and not (floating is double and not product):
+            if skip > 0:
+                skip -= 1
+            else:
+                hard = _all_hard(t, mv)
+                if hard:
+                    backoff = 0
+                else:
+                    skip = backoff
+                    backoff = 2 * backoff + 1 if backoff < 31 else 31
+        if product and hard and mv == m:
+            if _prob_product(x, t, m, prod, expo, &renorms, &extra) == 0:
+                summed = True
+                if want_grad:
+                    bad |= _prob_grad(x, t, gbuf, m)
+        if summed:
+            pass
+        elif jb.logits:
             if want_loss and want_grad:
                 bad |= _logit_loss_grad(x, t, pw, lbuf, gbuf, hbuf, mv)
             elif want_loss:
@@ -472,9 +616,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 bad |= _logit_grad(x, t, pw, gbuf, hbuf, mv)
         else:
             if want_loss and want_grad:
-                bad |= _prob_loss_grad(x, t, lbuf, gbuf, mv)
+                bad |= _prob_loss_grad(x, t, lbuf, gbuf, mv, hard)
             elif want_loss:
-                bad |= _prob_loss(x, t, lbuf, mv)
+                bad |= _prob_loss(x, t, lbuf, mv, hard)
             else:
                 bad |= _prob_grad(x, t, gbuf, mv)
         # weighting, sums and stores
@@ -488,7 +632,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                     lout[j] = lbuf[j] * w[j]
             elif jb.loss != NULL:
                 memcpy(lout, lbuf, m * sizeof(floating))
-            if jb.want_sum:
+            if jb.want_sum and not summed:
                 if jb.loss != NULL and w != NULL:
                     memcpy(lbuf, lout, m * sizeof(floating))
                 for j in range(m, mv):
@@ -509,7 +653,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         acc[k] += acc[k + 8]
     for k in range(4):
         acc[k] += acc[k + 4]
-    return ((acc[0] + acc[2]) + (acc[1] + acc[3]))
+    if renorms:
+        extra -= _prod_sum(prod, expo, renorms)
+    return ((acc[0] + acc[2]) + (acc[1] + acc[3])) + extra
 
 
 cdef double _run(const Job* jb, const floating* xs, int nthreads) except? -1.0:

@@ -170,6 +170,13 @@ cdef inline double log_err_f64(double v, double err) noexcept nogil:
     return log_reduced_f64(f, f / (2.0 + f), expo_f64(b))
 
 
+cdef inline double log_f64(double v) noexcept nogil:
+    """log v for a positive normal v."""
+    cdef uint64_t b = d2u(v)
+    cdef double f = mant_f64(b)
+    return log_reduced_f64(f, f / (2.0 + f), expo_f64(b))
+
+
 cdef inline double exp_neg_f64(double y) noexcept nogil:
     """As exp_neg_f32: Taylor to r^13 (2e-17 relative), 0 below e^-1100."""
     y = y if y > -1100.0 else -1100.0
