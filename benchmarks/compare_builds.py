@@ -1,0 +1,117 @@
+"""Time the installed fastbce against another build of it (an older commit, say), in one
+process, interleaved, on the rows of bench.py.
+
+    git archive 57db57b | tar -x -C /tmp/old-src
+    pip install --no-deps --no-build-isolation --target /tmp/old-site /tmp/old-src
+    FASTBCE_ISA=avx2 python benchmarks/compare_builds.py --old /tmp/old-site \\
+        --json benchmarks/reference/avx2-vs-c-kernels.json
+
+The other build is imported from ``--old`` under the name ``fastbce_old`` (its package
+imports itself relatively, as fastbce's did up to 57db57b). Prints, per row, both median
+times and new / old; writes them as JSON with the machine's CPU and the kernels in use.
+"""
+
+import argparse
+import importlib.util
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import fastbce
+
+OPS = ("forward, soft t", "fwd+grad, soft t", "forward", "fwd+grad", "logits fwd+grad", "logits grad_hess")
+
+
+def load_old(site):
+    init = Path(site) / "fastbce" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        "fastbce_old", init, submodule_search_locations=[str(init.parent)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fastbce_old"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def inputs(op, dtype, n):
+    rng = np.random.default_rng([n, len(op)])
+    if op.startswith("logits"):
+        return rng.normal(0, 3, n).astype(dtype), rng.integers(0, 2, n).astype(dtype)
+    x = rng.uniform(1e-6, 1 - 1e-6, n).astype(dtype)
+    t = rng.uniform(0, 1, n) if "soft" in op else rng.integers(0, 2, n)
+    return x, t.astype(dtype)
+
+
+def call_for(mod, op, x, t, threads):
+    if op.startswith("forward"):
+        return lambda: mod.binary_cross_entropy(x, t, num_threads=threads)
+    if op.startswith("fwd+grad"):
+        return lambda: mod.binary_cross_entropy_and_grad(x, t, num_threads=threads)
+    if op == "logits fwd+grad":
+        return lambda: mod.binary_cross_entropy_with_logits_and_grad(x, t, num_threads=threads)
+    g, h = np.empty_like(x), np.empty_like(x)
+    return lambda: mod.binary_cross_entropy_with_logits_grad_hess(
+        x, t, num_threads=threads, grad_out=g, hess_out=h
+    )
+
+
+def per_call(call, min_time):
+    call()
+    number = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(number):
+            call()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_time / 5:
+            return elapsed / number
+        number *= 4
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--old", required=True, help="site directory holding the other build's fastbce/")
+    p.add_argument("--sizes", default="1e2,1e4,1e6,1e7")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
+    p.add_argument("--min-time", type=float, default=0.05)
+    p.add_argument("--json", help="write the rows here")
+    args = p.parse_args()
+    old = load_old(args.old)
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    threads = [int(s) for s in args.threads.split(",")]
+    rows = []
+    print(f"new: {fastbce.__file__} ({fastbce.show_config()['kernels']}); old: {old.__file__}")
+    print(f"{'dtype':8s} {'op':18s} {'N':>6s} {'thr':>3s} {'new':>10s} {'old':>10s} {'new/old':>8s}")
+    for dtype in ("float32", "float64"):
+        for op in OPS:
+            for n in sizes:
+                x, t = inputs(op, dtype, n)
+                for th in threads:
+                    calls = {"new": call_for(fastbce, op, x, t, th), "old": call_for(old, op, x, t, th)}
+                    times = {"new": [], "old": []}
+                    for _ in range(args.rounds):
+                        for name, call in calls.items():
+                            times[name].append(per_call(call, args.min_time))
+                    new, prev = statistics.median(times["new"]), statistics.median(times["old"])
+                    rows.append({"dtype": dtype, "op": op, "n": n, "threads": th,
+                                 "new_s": new, "old_s": prev, "ratio": new / prev})
+                    print(f"{dtype:8s} {op:18s} {n:6.0e} {th:3d} {new * 1e6:8.1f}us {prev * 1e6:8.1f}us "
+                          f"{new / prev:8.2f}", flush=True)
+    worst = max(rows, key=lambda r: r["ratio"])
+    print(f"worst new/old: {worst['ratio']:.2f} ({worst['dtype']} {worst['op']} N={worst['n']:.0e} "
+          f"threads={worst['threads']})")
+    if args.json:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+        meta = {"cpu": cpu, "python": platform.python_version(), "numpy": np.__version__,
+                "new": fastbce.show_config(), "old": args.old}
+        Path(args.json).write_text(json.dumps({"machine": meta, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
