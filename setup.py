@@ -31,8 +31,10 @@ DIRECTIVES = {
     "initializedcheck": DEBUG,
     "cdivision": True,
 }
-# IEEE semantics kept (no -ffast-math: it would delete the compensation terms of the logs)
-COMMON_FLAGS = ["-O1" if DEBUG else "-O3", "-fno-trapping-math", "-fno-math-errno"]
+# IEEE semantics kept (no -ffast-math: it would delete the compensation terms of the logs);
+# no contraction into FMAs by the compiler: _math.pxd writes its FMAs out, so that scalar and
+# vector code, and the fused and separate calls, round the same way
+COMMON_FLAGS = ["-O1" if DEBUG else "-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_FLAGS = {
     "baseline": [],

@@ -21,6 +21,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
+from libc.math cimport fmaf
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
@@ -61,6 +62,12 @@ cdef extern from *:
     #else
     #define fb_prefetch(p) ((void)0)
     #endif
+    /* whether fmaf is one instruction here (else it would be a libm call per element) */
+    #if defined(__FMA__)
+    #define FB_HAVE_FMA 1
+    #else
+    #define FB_HAVE_FMA 0
+    #endif
     #if defined(__AVX512F__)
     #define FB_TARGET "avx512"
     #elif defined(__AVX2__)
@@ -71,6 +78,7 @@ cdef extern from *:
     """
     int fb_cpu_level() nogil
     void fb_prefetch(const void* p) nogil
+    int FB_HAVE_FMA
     const char* FB_COMPILER
     const char* FB_TARGET
 
@@ -375,7 +383,7 @@ cdef inline uint32_t _prod_ok32(floating x, floating t) noexcept nogil:
     cdef floating tm1 = t - 1
     cdef floating q = x * (t + tm1) - tm1  # x for t = 1, 1 - x (rounded) for t = 0
     cdef floating hi = t * <floating>9.5367431640625e-07 + <floating>(1.0 - 9.5367431640625e-07)
-    return (q >= <floating>1.1754943508222875e-38) & (q <= hi)
+    return (t * tm1 == 0) & (q >= <floating>1.1754943508222875e-38) & (q <= hi)
 
 
 cdef inline uint64_t _prod_ok64(floating x, floating t) noexcept nogil:
@@ -404,7 +412,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     cdef double p[LANES]
     cdef uint64_t e[LANES]
     cdef uint32_t r32 = 0, s32 = 0, ok32
-    cdef uint64_t r64 = 0, s64 = 0, ok64
+    cdef uint64_t r64 = 0, s64 = 0, h64 = 0, ok64
     cdef Py_ssize_t j, c, k
     for j in range(m):
         # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
@@ -416,11 +424,13 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         else:
             ok64 = _prod_ok64(x[j], t[j])
             r64 |= out_of_unit_f64(x[j])
+            h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
             s64 |= ok64 ^ 1
             qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
-    if r32 | r64 | s32:
-        # float32: an element outside the path (rare) sends the chunk to the per-element
-        # path, which also raises the range flag; float64 handles them one by one below
+    if r32 | r64 | s32 | h64:
+        # a target other than 0 or 1, an input out of range (the per-element path raises
+        # the flag) or, in float32, an element outside the path (rare) sends the chunk to
+        # the per-element path; float64 takes the last one by one below
         return 1
     # on local copies: GCC keeps them in registers and vectorises the lanes
     memcpy(p, prod, sizeof(p))
@@ -461,9 +471,26 @@ cdef inline void _sum16(double* acc, const floating* l, Py_ssize_t m) noexcept n
 
 cdef inline void _store_grad(floating* out, const floating* q, const floating* w,
                              const floating* gv, double g, Py_ssize_t m) noexcept nogil:
-    """out = q * g * w (w, gv may be NULL; gv replaces g), the scaling in float64 so that a
-    float32 result is rounded once more at most and an infinite or subnormal g is exact."""
+    """out = q * g * w (w, gv may be NULL; gv replaces g), a float32 result rounded once
+    more at most: the scaling is done in float64 (so an infinite or subnormal g is exact),
+    or, for a float32 q and a scalar g alone, in float32 where that is the same or within
+    2^-48 of it."""
     cdef Py_ssize_t j
+    cdef float hi, lo
+    if floating is float and gv == NULL and w == NULL:
+        hi = <float>g
+        if <double>hi == g:
+            # g is a float: the float32 product is the float64 product rounded once
+            for j in range(m):
+                out[j] = q[j] * hi
+            return
+        lo = <float>(g - <double>hi)
+        if FB_HAVE_FMA and 7.888609052210118e-31 <= abs(g) <= 1.2676506002282294e30:
+            # q g_hi + q g_lo, the sum rounded once: g = g_hi + g_lo to 2^-48, and no
+            # part of it subnormal or near overflow (|g| in [2^-100, 2^100])
+            for j in range(m):
+                out[j] = fmaf(q[j], hi, q[j] * lo)
+            return
     if gv == NULL and w == NULL:
         for j in range(m):
             out[j] = <floating>(<double>q[j] * g)
@@ -513,7 +540,14 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef uint64_t expo[LANES]
     cdef double extra = 0.0
     cdef Py_ssize_t renorms = 0
-    cdef bint summed, hard
+    cdef bint summed, hard, looked
+    # outputs the math may write in place: no weighting or scaling after it
+    cdef bint direct_g = jb.grad != NULL and jb.w == NULL and jb.gvec == NULL and jb.g == 1.0
+    cdef bint direct_h = jb.hess != NULL and jb.w == NULL
+    cdef bint direct_l = jb.loss != NULL and jb.w == NULL
+    cdef floating* ld
+    cdef floating* gd
+    cdef floating* hd
     cdef int skip = 0, backoff = 0
     cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and jb.w == NULL
                          and jb.ls == 0.0)
@@ -584,45 +618,57 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 pwbuf[j] = 1
             x = xbuf
             t = tbuf
-        # the math, into local buffers
+        # the math, into local buffers or, where nothing follows it, the outputs
+        ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
+        if mv == m:
+            if direct_l:
+                ld = <floating*>jb.loss + c0
+            if direct_g:
+                gd = <floating*>jb.grad + c0
+            if direct_h:
+                hd = <floating*>jb.hess + c0
         summed = False
         # Are the chunk's targets all 0 or 1? Asked with a back-off: after k misses in a
         # row the next min(2^k - 1, 31) chunks are not asked (soft targets pay for one
         # look in 32 chunks).
-        hard = False
-        if not jb.logits and not (floating is double and not product):
-            if skip > 0:
-                skip -= 1
+        # (the product path looks at the targets itself)
+        hard = looked = False
+        if jb.logits or (floating is double and not product):
+            pass
+        elif skip > 0:
+            skip -= 1
+        elif product and mv == m:
+            looked = True
+            summed = _prob_product(x, t, m, prod, expo, &renorms, &extra) == 0
+            if summed and want_grad:
+                bad |= _prob_grad(x, t, gd, m)
+        else:
+            looked = True
+            hard = _all_hard(t, mv)
+        if looked:
+            if summed or hard:
+                backoff = 0
             else:
-                hard = _all_hard(t, mv)
-                if hard:
-                    backoff = 0
-                else:
-                    skip = backoff
-                    backoff = 2 * backoff + 1 if backoff < 31 else 31
-        if product and hard and mv == m:
-            if _prob_product(x, t, m, prod, expo, &renorms, &extra) == 0:
-                summed = True
-                if want_grad:
-                    bad |= _prob_grad(x, t, gbuf, m)
+                skip = backoff
+                backoff = 2 * backoff + 1 if backoff < 31 else 31
         if summed:
             pass
         elif jb.logits:
             if want_loss and want_grad:
-                bad |= _logit_loss_grad(x, t, pw, lbuf, gbuf, hbuf, mv)
+                bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv)
             elif want_loss:
-                bad |= _logit_loss(x, t, pw, lbuf, mv)
+                bad |= _logit_loss(x, t, pw, ld, mv)
             else:
-                bad |= _logit_grad(x, t, pw, gbuf, hbuf, mv)
+                bad |= _logit_grad(x, t, pw, gd, hd, mv)
         else:
             if want_loss and want_grad:
-                bad |= _prob_loss_grad(x, t, lbuf, gbuf, mv, hard)
+                bad |= _prob_loss_grad(x, t, ld, gd, mv, hard)
             elif want_loss:
-                bad |= _prob_loss(x, t, lbuf, mv, hard)
+                bad |= _prob_loss(x, t, ld, mv, hard)
             else:
-                bad |= _prob_grad(x, t, gbuf, mv)
+                bad |= _prob_grad(x, t, gd, mv)
         # weighting, sums and stores
-        if want_loss:
+        if want_loss and ld == &lbuf[0]:
             if jb.loss == NULL:
                 lout = &lbuf[0]
             else:
@@ -638,9 +684,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 for j in range(m, mv):
                     lbuf[j] = 0
                 _sum16(acc, lbuf, mv)
-        if jb.grad != NULL:
+        if jb.grad != NULL and gd == &gbuf[0]:
             _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
-        if jb.hess != NULL:
+        if jb.hess != NULL and hd == &hbuf[0]:
             lout = <floating*>jb.hess + c0
             if w != NULL:
                 for j in range(m):

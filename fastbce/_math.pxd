@@ -13,6 +13,24 @@ Conventions:
 
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
+# a * b + c. The modules are compiled with -ffp-contract=off, so that the compiler fuses
+# nothing by itself: vector and scalar code, and the fused and separate calls, give the
+# same bits. The FMAs that speed the polynomials up are written out here: one rounding
+# where the instruction set has FMA (fmaf/fma are then one instruction), two elsewhere
+# (the baseline, where the libm call would be slow).
+cdef extern from *:
+    """
+    #if defined(__FMA__) || defined(__aarch64__)
+    #define fb_fmaf(a, b, c) fmaf((a), (b), (c))
+    #define fb_fma(a, b, c) fma((a), (b), (c))
+    #else
+    #define fb_fmaf(a, b, c) ((a) * (b) + (c))
+    #define fb_fma(a, b, c) ((a) * (b) + (c))
+    #endif
+    """
+    float fb_fmaf(float a, float b, float c) nogil
+    double fb_fma(double a, double b, double c) nogil
+
 
 cdef union F32Bits:
     float f
@@ -57,15 +75,15 @@ cdef inline float log_reduced_f32(float f, float k) noexcept nogil:
     LN2_HI = 0.693359375 (9 significant bits, so k * LN2_HI is exact)."""
     cdef float f2 = f * f
     cdef float f4 = f2 * f2
-    cdef float q01 = f * <float>-0.25000822336020007 + <float>0.3333333183926342
-    cdef float q23 = f * <float>-0.1662330509562883 + <float>0.20001213314155894
-    cdef float q45 = f * <float>-0.13160966666830157 + <float>0.1420204767362698
-    cdef float q67 = f * <float>-0.07630274821743878 + <float>0.12759843314723363
-    cdef float q = (q67 * f2 + q45) * f4 + (q23 * f2 + q01)
-    cdef float r = (q * f - <float>0.5) * f2
-    r = k * <float>-2.12194440e-4 + r
+    cdef float q01 = fb_fmaf(f, <float>-0.25000822336020007, <float>0.3333333183926342)
+    cdef float q23 = fb_fmaf(f, <float>-0.1662330509562883, <float>0.20001213314155894)
+    cdef float q45 = fb_fmaf(f, <float>-0.13160966666830157, <float>0.1420204767362698)
+    cdef float q67 = fb_fmaf(f, <float>-0.07630274821743878, <float>0.12759843314723363)
+    cdef float q = fb_fmaf(fb_fmaf(q67, f2, q45), f4, fb_fmaf(q23, f2, q01))
+    cdef float r = fb_fmaf(q, f, <float>-0.5) * f2
+    r = fb_fmaf(k, <float>-2.12194440e-4, r)
     r = r + f
-    return k * <float>0.693359375 + r
+    return fb_fmaf(k, <float>0.693359375, r)
 
 
 cdef inline float log_f32(float v) noexcept nogil:
@@ -101,15 +119,15 @@ cdef inline float exp_neg_f32(float y) noexcept nogil:
     0 below e^-150."""
     y = y if y > <float>-150.0 else <float>-150.0
     # round to an integer with the 1.5 * 2^23 trick
-    cdef float kf = (y * <float>1.44269504088896341 + <float>12582912.0) - <float>12582912.0
-    cdef float r = (y - kf * <float>0.693359375) + kf * <float>2.12194440e-4
-    cdef float p = r * <float>(1.0 / 5040) + <float>(1.0 / 720)
-    p = p * r + <float>(1.0 / 120)
-    p = p * r + <float>(1.0 / 24)
-    p = p * r + <float>(1.0 / 6)
-    p = p * r + <float>0.5
-    p = p * r + <float>1.0
-    p = p * r + <float>1.0
+    cdef float kf = fb_fmaf(y, <float>1.44269504088896341, <float>12582912.0) - <float>12582912.0
+    cdef float r = fb_fmaf(kf, <float>2.12194440e-4, fb_fmaf(-kf, <float>0.693359375, y))
+    cdef float p = fb_fmaf(r, <float>(1.0 / 5040), <float>(1.0 / 720))
+    p = fb_fmaf(p, r, <float>(1.0 / 120))
+    p = fb_fmaf(p, r, <float>(1.0 / 24))
+    p = fb_fmaf(p, r, <float>(1.0 / 6))
+    p = fb_fmaf(p, r, <float>0.5)
+    p = fb_fmaf(p, r, <float>1.0)
+    p = fb_fmaf(p, r, <float>1.0)
     cdef uint32_t u = <uint32_t>(-<int32_t>kf)  # -k >= 0
     cdef uint32_t h = u >> 1
     return p * u2f((<uint32_t>127 - h) << 23) * u2f((<uint32_t>127 - (u - h)) << 23)
@@ -124,13 +142,14 @@ cdef inline double log_reduced_f64(double f, double s, double k) noexcept nogil:
     the small last term, so a few roundings in it cost nothing visible."""
     cdef double z = s * s
     cdef double z2 = z * z
-    cdef double p = ((z * 0.39999999999898523173 + 0.66666666666666697262)
-                     + z2 * (z * 0.22222211078348269202 + 0.28571428626364704901)
-                     + (z2 * z2) * ((z * 0.15331609841484721018 + 0.18182892825032573217)
-                                    + z2 * 0.14617715567681663116))
+    cdef double p = fb_fma(
+        z2 * z2,
+        fb_fma(z2, 0.14617715567681663116, fb_fma(z, 0.15331609841484721018, 0.18182892825032573217)),
+        fb_fma(z2, fb_fma(z, 0.22222211078348269202, 0.28571428626364704901),
+               fb_fma(z, 0.39999999999898523173, 0.66666666666666697262)))
     cdef double hfsq = 0.5 * f * f
-    cdef double r = s * (hfsq + z * p) + k * 1.9082149292705877000e-10  # ln2 - LN2_HI
-    return k * 6.93147180369123816490e-01 - ((hfsq - r) - f)            # LN2_HI: 32 bits
+    cdef double r = fb_fma(s, fb_fma(z, p, hfsq), k * 1.9082149292705877000e-10)  # ln2 - LN2_HI
+    return fb_fma(k, 6.93147180369123816490e-01, -((hfsq - r) - f))              # LN2_HI: 32 bits
 
 
 # v = 2^k m with m in [sqrt(1/2), sqrt(2)), v >= 0 given by its bits (+0 and subnormals
@@ -180,22 +199,22 @@ cdef inline double log_f64(double v) noexcept nogil:
 cdef inline double exp_neg_f64(double y) noexcept nogil:
     """As exp_neg_f32: Taylor to r^13 (2e-17 relative), 0 below e^-1100."""
     y = y if y > -1100.0 else -1100.0
-    cdef double big = y * 1.4426950408889634074 + 6755399441055744.0  # 1.5 * 2^52
+    cdef double big = fb_fma(y, 1.4426950408889634074, 6755399441055744.0)  # 1.5 * 2^52
     cdef double kf = big - 6755399441055744.0
-    cdef double r = (y - kf * 6.93147180369123816490e-01) - kf * 1.9082149292705877000e-10
-    cdef double p = r * (1.0 / 6227020800.0) + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
+    cdef double r = fb_fma(-kf, 1.9082149292705877000e-10, fb_fma(-kf, 6.93147180369123816490e-01, y))
+    cdef double p = fb_fma(r, 1.0 / 6227020800.0, 1.0 / 479001600.0)
+    p = fb_fma(p, r, 1.0 / 39916800.0)
+    p = fb_fma(p, r, 1.0 / 3628800.0)
+    p = fb_fma(p, r, 1.0 / 362880.0)
+    p = fb_fma(p, r, 1.0 / 40320.0)
+    p = fb_fma(p, r, 1.0 / 5040.0)
+    p = fb_fma(p, r, 1.0 / 720.0)
+    p = fb_fma(p, r, 1.0 / 120.0)
+    p = fb_fma(p, r, 1.0 / 24.0)
+    p = fb_fma(p, r, 1.0 / 6.0)
+    p = fb_fma(p, r, 0.5)
+    p = fb_fma(p, r, 1.0)
+    p = fb_fma(p, r, 1.0)
     # -k from the bits of the rounding constant's sum: exact, no 64-bit conversion
     cdef uint64_t u = d2u(6755399441055744.0) - d2u(big)
     cdef uint64_t h = u >> 1
