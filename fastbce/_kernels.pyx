@@ -406,7 +406,7 @@ cdef inline void _renorm(double* prod, uint64_t* expo) noexcept nogil:
 cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssize_t m,
                                    double* prod, uint64_t* expo, Py_ssize_t* renorms,
                                    double* extra) noexcept nogil:
-    """Multiply a chunk of 0/1-target losses into the lanes (m a multiple of 16). Returns 1,
+    """Multiply a whole chunk (m = CHUNK) of 0/1-target losses into the lanes. Returns 1,
     changing nothing, if the chunk must take the per-element path instead."""
     cdef double qbuf[CHUNK]
     cdef double p[LANES]
@@ -432,15 +432,16 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         # the flag) or, in float32, an element outside the path (rare) sends the chunk to
         # the per-element path; float64 takes the last one by one below
         return 1
-    # on local copies: GCC keeps them in registers and vectorises the lanes
+    # on local copies, four factors a lane at a time (each >= 2^-144, so their product and
+    # the running one, in [1, 2), stay normal), then the exponents out
     memcpy(p, prod, sizeof(p))
     memcpy(e, expo, sizeof(e))
-    for c in range(m // LANES):
+    for c in range(CHUNK // (4 * LANES)):
         for k in range(LANES):
-            p[k] *= qbuf[c * LANES + k]
-        if c % 4 == 3 or c == m // LANES - 1:
-            _renorm(p, e)
-            renorms[0] += 1
+            j = 4 * LANES * c + k
+            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES]) * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
+        _renorm(p, e)
+    renorms[0] += CHUNK // (4 * LANES)
     memcpy(prod, p, sizeof(p))
     memcpy(expo, e, sizeof(e))
     if s64:
@@ -637,7 +638,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             pass
         elif skip > 0:
             skip -= 1
-        elif product and mv == m:
+        elif product and m == CHUNK:
             looked = True
             summed = _prob_product(x, t, m, prod, expo, &renorms, &extra) == 0
             if summed and want_grad:
