@@ -656,6 +656,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             pass
         elif jb.logits:
             if want_loss and want_grad:
+                # local buffers only: with three outputs beside three inputs GCC would need
+                # more run-time alias checks than it makes, and not vectorise
+                ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
                 bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv)
             elif want_loss:
                 bad |= _logit_loss(x, t, pw, ld, mv)
