@@ -378,19 +378,17 @@ cdef inline bint _all_hard(const floating* t, Py_ssize_t m) noexcept nogil:
 # (losses above 2^-10: the roundings of 1 - x and of the products stay under 2^-43 of
 # each). Other elements -- rare -- add their per-element losses to the block's sum.
 
-cdef inline uint32_t _prod_ok32(floating x, floating t) noexcept nogil:
-    """float32: 1 if the element may take the product path (checked in float32)."""
+cdef inline bint _prod_ok(floating x, floating t) noexcept nogil:
+    """1 if the element may take the product path (see above): t is 0 or 1 and q in range,
+    which also makes x a valid probability."""
     cdef floating tm1 = t - 1
     cdef floating q = x * (t + tm1) - tm1  # x for t = 1, 1 - x (rounded) for t = 0
-    cdef floating hi = t * <floating>9.5367431640625e-07 + <floating>(1.0 - 9.5367431640625e-07)
-    return (t * tm1 == 0) & (q >= <floating>1.1754943508222875e-38) & (q <= hi)
-
-
-cdef inline uint64_t _prod_ok64(floating x, floating t) noexcept nogil:
-    """float64: as _prod_ok32."""
-    cdef floating tm1 = t - 1
-    cdef floating q = x * (t + tm1) - tm1
-    return (q >= 4.484155085839415e-44) & (q <= 1.0 - 0.0009765625)
+    cdef floating hi
+    if floating is float:
+        hi = t * <float>9.5367431640625e-07 + <float>(1.0 - 9.5367431640625e-07)
+        return (t * tm1 == 0) & (q >= <float>1.1754943508222875e-38) & (q <= hi)
+    else:
+        return (t * tm1 == 0) & (q >= 4.484155085839415e-44) & (q <= 1.0 - 0.0009765625)
 
 
 cdef inline void _renorm(double* prod, uint64_t* expo) noexcept nogil:
@@ -405,32 +403,30 @@ cdef inline void _renorm(double* prod, uint64_t* expo) noexcept nogil:
 
 cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssize_t m,
                                    double* prod, uint64_t* expo, Py_ssize_t* renorms,
-                                   double* extra) noexcept nogil:
+                                   double* extra, uint32_t* bad) noexcept nogil:
     """Multiply a whole chunk (m = CHUNK) of 0/1-target losses into the lanes. Returns 1,
     changing nothing, if the chunk must take the per-element path instead."""
     cdef double qbuf[CHUNK]
     cdef double p[LANES]
     cdef uint64_t e[LANES]
-    cdef uint32_t r32 = 0, s32 = 0, ok32
-    cdef uint64_t r64 = 0, s64 = 0, h64 = 0, ok64
+    cdef uint32_t s32 = 0, ok32
+    cdef uint64_t s64 = 0, h64 = 0, ok64
     cdef Py_ssize_t j, c, k
     for j in range(m):
         # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
         if floating is float:
-            ok32 = _prod_ok32(x[j], t[j])
-            r32 |= out_of_unit_f32(x[j])
+            ok32 = _prod_ok(x[j], t[j])
             s32 |= ok32 ^ 1
             qbuf[j] = <double>x[j] + <double>(t[j] - 1)
         else:
-            ok64 = _prod_ok64(x[j], t[j])
-            r64 |= out_of_unit_f64(x[j])
             h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
+            ok64 = _prod_ok(x[j], t[j])
             s64 |= ok64 ^ 1
             qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
-    if r32 | r64 | s32 | h64:
-        # a target other than 0 or 1, an input out of range (the per-element path raises
-        # the flag) or, in float32, an element outside the path (rare) sends the chunk to
-        # the per-element path; float64 takes the last one by one below
+    if s32 | h64:
+        # a target other than 0 or 1 or, in float32, any element outside the path (rare:
+        # an input out of range among them) sends the chunk to the per-element path;
+        # float64 takes such elements one by one below
         return 1
     # on local copies, four factors a lane at a time (each >= 2^-144, so their product and
     # the running one, in [1, 2), stay normal), then the exponents out
@@ -446,7 +442,8 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     memcpy(expo, e, sizeof(e))
     if s64:
         for j in range(m):
-            if not _prod_ok64(x[j], t[j]):
+            if not _prod_ok(x[j], t[j]):
+                bad[0] |= <uint32_t>_flags_prob64(x[j], t[j])
                 extra[0] += <double>_ploss(x[j], t[j])
     return 0
 
@@ -640,7 +637,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             skip -= 1
         elif product and m == CHUNK:
             looked = True
-            summed = _prob_product(x, t, m, prod, expo, &renorms, &extra) == 0
+            summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad) == 0
             if summed and want_grad:
                 bad |= _prob_grad(x, t, gd, m)
         else:
