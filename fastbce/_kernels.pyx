@@ -21,11 +21,11 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.math cimport fmaf
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
-    d2u, log_f64, u2d, logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32,
+    d2u, fb_fmaf, log_f64, u2d, logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64,
+    out_of_unit_f32,
     out_of_unit_f64, prob_grad_f32, prob_grad_f64, prob_loss_f32, prob_loss_f64,
     prob_loss_hard_f32,
 )
@@ -232,6 +232,15 @@ cdef inline floating _lgrad(floating x, floating t, floating pw, floating* h) no
 # Each loop returns 1 if an input element is invalid (outside [0, 1] or NaN for
 # probabilities, NaN for logits), | 2 if a target element is outside [0, 1] or NaN.
 
+cdef inline floating _scaled(floating q, floating hi, floating lo) noexcept nogil:
+    """q g, g = hi + lo: in float32 q hi + q lo rounded once (lo is 0 where g is a float,
+    and this is then q hi rounded once, as float64 arithmetic would give); in float64 q hi."""
+    if floating is float:
+        return fb_fmaf(q, hi, q * lo)
+    else:
+        return q * hi
+
+
 cdef inline uint32_t _flags_prob(floating x, floating t) noexcept nogil:
     if floating is float:
         return out_of_unit_f32(x) | (out_of_unit_f32(t) << 1)
@@ -287,19 +296,20 @@ cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* 
 
 
 cdef inline uint32_t _prob_grad(const floating* x, const floating* t, floating* g,
-                                Py_ssize_t m) noexcept nogil:
+                                Py_ssize_t m, floating hi, floating lo) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
-        g[j] = _pgrad(x[j], t[j])
+        g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
     return b32 | <uint32_t>b64
 
 
 cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, floating* l,
-                                     floating* g, Py_ssize_t m, bint hard) noexcept nogil:
+                                     floating* g, Py_ssize_t m, bint hard, floating hi,
+                                     floating lo) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
@@ -308,13 +318,13 @@ cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, float
             for j in range(m):
                 b32 |= out_of_unit_f32(x[j])
                 l[j] = _ploss_hard(x[j], t[j])
-                g[j] = _pgrad(x[j], t[j])
+                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
             return b32
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
         l[j] = _ploss(x[j], t[j])
-        g[j] = _pgrad(x[j], t[j])
+        g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
     return b32 | <uint32_t>b64
 
 
@@ -331,20 +341,21 @@ cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const flo
 
 
 cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const floating* pw,
-                                 floating* g, floating* h, Py_ssize_t m) noexcept nogil:
+                                 floating* g, floating* h, Py_ssize_t m, floating hi,
+                                 floating lo) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
         b64 |= _flags_logit64(x[j], t[j])
-        g[j] = _lgrad(x[j], t[j], pw[j], &h[j])
+        g[j] = _scaled(_lgrad(x[j], t[j], pw[j], &h[j]), hi, lo)
     return b32 | <uint32_t>b64
 
 
 cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, const floating* pw,
                                       floating* l, floating* g, floating* h,
-                                      Py_ssize_t m) noexcept nogil:
+                                      Py_ssize_t m, floating hi, floating lo) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
@@ -352,7 +363,7 @@ cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, cons
         b32 |= _flags_logit(x[j], t[j])
         b64 |= _flags_logit64(x[j], t[j])
         l[j] = _lloss(x[j], t[j], pw[j])
-        g[j] = _lgrad(x[j], t[j], pw[j], &h[j])
+        g[j] = _scaled(_lgrad(x[j], t[j], pw[j], &h[j]), hi, lo)
     return b32 | <uint32_t>b64
 
 
@@ -469,26 +480,9 @@ cdef inline void _sum16(double* acc, const floating* l, Py_ssize_t m) noexcept n
 
 cdef inline void _store_grad(floating* out, const floating* q, const floating* w,
                              const floating* gv, double g, Py_ssize_t m) noexcept nogil:
-    """out = q * g * w (w, gv may be NULL; gv replaces g), a float32 result rounded once
-    more at most: the scaling is done in float64 (so an infinite or subnormal g is exact),
-    or, for a float32 q and a scalar g alone, in float32 where that is the same or within
-    2^-48 of it."""
+    """out = q * g * w (w, gv may be NULL; gv replaces g), the scaling in float64 so that a
+    float32 result is rounded once more at most and an infinite or subnormal g is exact."""
     cdef Py_ssize_t j
-    cdef float hi, lo
-    if floating is float and gv == NULL and w == NULL:
-        hi = <float>g
-        if <double>hi == g:
-            # g is a float: the float32 product is the float64 product rounded once
-            for j in range(m):
-                out[j] = q[j] * hi
-            return
-        lo = <float>(g - <double>hi)
-        if FB_HAVE_FMA and 7.888609052210118e-31 <= abs(g) <= 1.2676506002282294e30:
-            # q g_hi + q g_lo, the sum rounded once: g = g_hi + g_lo to 2^-48, and no
-            # part of it subnormal or near overflow (|g| in [2^-100, 2^100])
-            for j in range(m):
-                out[j] = fmaf(q[j], hi, q[j] * lo)
-            return
     if gv == NULL and w == NULL:
         for j in range(m):
             out[j] = <floating>(<double>q[j] * g)
@@ -540,7 +534,26 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef Py_ssize_t renorms = 0
     cdef bint summed, hard, looked
     # outputs the math may write in place: no weighting or scaling after it
-    cdef bint direct_g = jb.grad != NULL and jb.w == NULL and jb.gvec == NULL and jb.g == 1.0
+    # The gradient is scaled by g inside the math loops (and written in place) when g is a
+    # scalar and no weight follows: in float64 as q g; in float32 as q g_hi + q g_lo
+    # rounded once, g = g_hi + g_lo, where g is a float (g_lo = 0: q g rounded once, the
+    # same as the float64 product rounded) or, with FMA, |g| is in [2^-100, 2^100] (no part
+    # subnormal or near overflow; g_hi + g_lo is g to 2^-48). Else _store_grad scales later.
+    cdef bint gin = False
+    cdef floating ghi = 1, glo = 0
+    if jb.grad != NULL and jb.w == NULL and jb.gvec == NULL:
+        if floating is double:
+            gin = True
+            ghi = jb.g
+        else:
+            ghi = <float>jb.g
+            if <double>ghi == jb.g:
+                gin = True
+            elif FB_HAVE_FMA and 7.888609052210118e-31 <= abs(jb.g) <= 1.2676506002282294e30:
+                gin = True
+                glo = <float>(jb.g - <double>ghi)
+        if not gin:
+            ghi, glo = 1, 0
     cdef bint direct_h = jb.hess != NULL and jb.w == NULL
     cdef bint direct_l = jb.loss != NULL and jb.w == NULL
     cdef floating* ld
@@ -621,7 +634,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         if mv == m:
             if direct_l:
                 ld = <floating*>jb.loss + c0
-            if direct_g:
+            if gin:
                 gd = <floating*>jb.grad + c0
             if direct_h:
                 hd = <floating*>jb.hess + c0
@@ -639,7 +652,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             looked = True
             summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad) == 0
             if summed and want_grad:
-                bad |= _prob_grad(x, t, gd, m)
+                bad |= _prob_grad(x, t, gd, m, ghi, glo)
         else:
             looked = True
             hard = _all_hard(t, mv)
@@ -656,18 +669,18 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 # local buffers only: with three outputs beside three inputs GCC would need
                 # more run-time alias checks than it makes, and not vectorise
                 ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
-                bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv)
+                bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo)
             elif want_loss:
                 bad |= _logit_loss(x, t, pw, ld, mv)
             else:
-                bad |= _logit_grad(x, t, pw, gd, hd, mv)
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo)
         else:
             if want_loss and want_grad:
-                bad |= _prob_loss_grad(x, t, ld, gd, mv, hard)
+                bad |= _prob_loss_grad(x, t, ld, gd, mv, hard, ghi, glo)
             elif want_loss:
                 bad |= _prob_loss(x, t, ld, mv, hard)
             else:
-                bad |= _prob_grad(x, t, gd, mv)
+                bad |= _prob_grad(x, t, gd, mv, ghi, glo)
         # weighting, sums and stores
         if want_loss and ld == &lbuf[0]:
             if jb.loss == NULL:
@@ -686,7 +699,10 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                     lbuf[j] = 0
                 _sum16(acc, lbuf, mv)
         if jb.grad != NULL and gd == &gbuf[0]:
-            _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+            if gin:
+                memcpy(<floating*>jb.grad + c0, gbuf, m * sizeof(floating))
+            else:
+                _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
         if jb.hess != NULL and hd == &hbuf[0]:
             lout = <floating*>jb.hess + c0
             if w != NULL:
