@@ -236,13 +236,20 @@ cdef inline uint64_t out_of_unit_f64(double v) noexcept nogil:
 # ------------------------------------------------------------------ probabilities
 
 cdef inline float prob_loss_f32(float x, float t) noexcept nogil:
-    """-(t max(log x, -100) + (1 - t) max(log(1 - x), -100)), torch's loss. log(1 - x) is
-    log(w + err), w = 1 - x rounded and err its exact rounding error (Fast2Sum, as
-    1 >= |x|), so it stays accurate for tiny x without a separate log1p."""
+    """-(t max(log x, -100) + (1 - t) max(log(1 - x), -100)), torch's loss, with one
+    general log: of u = min(x, 1 - x) (exact: 1 - x is exact for x >= 1/2), which may be
+    tiny or subnormal. The other of x and 1 - x is v = 1 - u in [1/2, 1], whose log needs no
+    exponent split: log v = log1p(-u) for u <= 1 - sqrt(1/2), else -ln 2 + log1p(1 - 2u),
+    both arguments exact and in the polynomial's interval."""
     x = x + <float>0.0
     cdef float w = <float>1.0 - x
-    cdef float err = (<float>1.0 - w) - x
-    return (t - <float>1.0) * log_err_f32(w, err) - t * log_f32(x)
+    cdef bint low = x <= <float>0.5
+    cdef float u = x if low else w
+    cdef bint near = u <= <float>0.29289323
+    cdef float lv = log_reduced_f32(-u if near else fb_fmaf(u, <float>-2.0, <float>1.0),
+                                    <float>0.0 if near else <float>-1.0)
+    cdef float lu = log_f32(u)
+    return (t - <float>1.0) * (lv if low else lu) - t * (lu if low else lv)
 
 
 cdef inline float prob_loss_hard_f32(float x, float t) noexcept nogil:
