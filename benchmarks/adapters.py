@@ -141,7 +141,7 @@ def main():
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, "
           f"torch threads {torch.get_num_threads()}, fastbce kernels "
-          f"{fastbce.show_config(print_out=False)['kernels']}")
+          f"{fastbce.show_config()['kernels']}")
     print()
     print("| op | size | reference | fastbce | speed-up |")
     print("|---|---|---|---|---|")

@@ -8,9 +8,10 @@ Run it with fastbce installed (or built in place and on ``PYTHONPATH``)::
 
 Every configuration (dtype x N x op x threads) times all implementations interleaved, on
 the same two arrays, and reports the median per-call time. "forward" is the mean loss,
-"fwd+grad" is the mean loss and its gradient with respect to the input, both on
-probabilities with binary labels t (as in the torch tutorial fastbce grew from);
-"forward, soft t" is the mean loss with targets uniform in [0, 1]. The logits ops take
+"fwd+grad" is the mean loss and its gradient with respect to the input, on probabilities
+with soft targets uniform in [0, 1] ("soft t": the torch tutorial fastbce grew from draws
+its targets with torch.rand, the case that comes first) or with binary labels ("0/1 t",
+where fastbce sums logs as a product). The logits ops take
 logits x ~ N(0, 3) and binary labels t: "logits fwd+grad" is the mean loss and its gradient,
 "logits grad_hess" the per-element gradient and hessian.
 scikit-learn's HalfBinomialLoss runs on the logits ops only; it returns per-element losses,
@@ -50,14 +51,19 @@ DEFAULT_PLOT = HERE / "results" / "bench.png"
 
 DTYPES = ("float32", "float64")
 SOFT_FORWARD = "forward, soft t"
+SOFT_FWD_GRAD = "fwd+grad, soft t"
+HARD_FORWARD = "forward, 0/1 t"
+HARD_FWD_GRAD = "fwd+grad, 0/1 t"
 LOGITS_FWD_GRAD = "logits fwd+grad"
 GRAD_HESS = "logits grad_hess"
 OP_FAMILIES = {  # the input each op takes -> its ops; one plot row per dtype and family
-    "probabilities": ("forward", "fwd+grad"),
-    "soft targets": (SOFT_FORWARD,),
+    # the tutorial's case first: soft targets (torch.rand, softmax rows), then 0/1 labels
+    "soft targets": (SOFT_FORWARD, SOFT_FWD_GRAD),
+    "probabilities": (HARD_FORWARD, HARD_FWD_GRAD),
     "logits": (LOGITS_FWD_GRAD, GRAD_HESS),
 }
-FORWARD_OPS = ("forward", SOFT_FORWARD)
+FORWARD_OPS = (HARD_FORWARD, SOFT_FORWARD)
+FWD_GRAD_OPS = (HARD_FWD_GRAD, SOFT_FWD_GRAD)
 OPS = tuple(op for ops in OP_FAMILIES.values() for op in ops)
 DEFAULT_SIZES = "1e2,1e4,1e6,1e7"
 QUICK_SIZES = "1e2,1e4,1e5"
@@ -266,9 +272,10 @@ def fastbce_impls(fastbce, x, t, cfg):
         out = {"grad_out": np.empty_like(x), "hess_out": np.empty_like(x)}
         return [Impl(FASTBCE, functools.partial(fn, x, t, **threads, **out))]
     fn = {
-        "forward": fastbce.binary_cross_entropy,
+        HARD_FORWARD: fastbce.binary_cross_entropy,
         SOFT_FORWARD: fastbce.binary_cross_entropy,
-        "fwd+grad": fastbce.binary_cross_entropy_and_grad,
+        HARD_FWD_GRAD: fastbce.binary_cross_entropy_and_grad,
+        SOFT_FWD_GRAD: fastbce.binary_cross_entropy_and_grad,
         LOGITS_FWD_GRAD: fastbce.binary_cross_entropy_with_logits_and_grad,
     }[cfg.op]
     impls = [Impl(FASTBCE, functools.partial(fn, x, t, **threads))]
@@ -276,7 +283,7 @@ def fastbce_impls(fastbce, x, t, cfg):
         out = {"loss_out": np.empty_like(x), "grad_out": np.empty_like(x)}
         none = functools.partial(fn, x, t, reduction="none", **threads, **out)
         impls.append(Impl(FASTBCE_NONE, none))
-    if cfg.op == "fwd+grad":  # the same call, without a fresh output array each time
+    if cfg.op in FWD_GRAD_OPS:  # the same call, without a fresh output array each time
         out = functools.partial(fn, x, t, **threads, grad_out=np.empty_like(x))
         impls.append(Impl(FASTBCE_OUT, out))
     return impls
@@ -284,9 +291,10 @@ def fastbce_impls(fastbce, x, t, cfg):
 
 def numpy_impl(x, t, cfg):
     fn = {
-        "forward": numpy_loss,
+        HARD_FORWARD: numpy_loss,
         SOFT_FORWARD: numpy_loss,
-        "fwd+grad": numpy_loss_and_grad,
+        HARD_FWD_GRAD: numpy_loss_and_grad,
+        SOFT_FWD_GRAD: numpy_loss_and_grad,
         LOGITS_FWD_GRAD: numpy_logits_loss_and_grad,
         GRAD_HESS: numpy_logits_grad_hess,
     }[cfg.op]
@@ -620,7 +628,7 @@ def machine_info(b):
         "numexpr": version(b.numexpr),
         "sklearn": version(sys.modules.get("sklearn")) if b.sklearn_loss else None,
         "thread_env": {k: os.environ[k] for k in thread_env if k in os.environ},
-        "fastbce_config": b.fastbce.show_config(print_out=False),
+        "fastbce_config": b.fastbce.show_config(),
     }
 
 

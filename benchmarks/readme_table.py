@@ -16,7 +16,8 @@ from pathlib import Path
 
 MARK_BEGIN = "<!-- perf-table begin -->"
 MARK_END = "<!-- perf-table end -->"
-OPS = ("forward", "fwd+grad", "forward, soft t", "logits fwd+grad", "logits grad_hess")
+OPS = ("forward, soft t", "fwd+grad, soft t", "forward, 0/1 t", "fwd+grad, 0/1 t",
+       "logits fwd+grad", "logits grad_hess")
 TORCH_OPS = "torch (ops)"  # torch has no grad/hess call: plain tensor ops, footnote 1
 
 

@@ -13,7 +13,7 @@ import fastbce
 
 
 def main():
-    block = fastbce.show_config(print_out=False)["block_size"]
+    block = fastbce.show_config()["block_size"]
     rng = np.random.default_rng(0)
     for blocks in (1, 2, 3, 4, 8):
         n = blocks * block
