@@ -9,12 +9,14 @@ cannot avoid (a non-contiguous, non-native or non-float operand) and a scratch b
 
 import numpy as np
 
-from ._config import kernels, resolve_num_threads
+from . import _config
+from ._config import kernels
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 _F32_MAX = float(np.finfo(np.float32).max)
+_F64_TYPE = np.float64
 
 # A per-column weight whose period is shorter than this is tiled (a small copy, never
 # input-sized) so that the kernel copies long runs of it.
@@ -149,7 +151,9 @@ def _target_buffer(out, name, shape, cdt, rdt, sources):
 
 def _scalar(value, rdt):
     """A float64 sum or mean as a NumPy scalar of the result dtype (overflow to inf is silent)."""
-    if rdt is _F64 or -_F32_MAX <= value <= _F32_MAX:
+    if rdt is _F64:
+        return _F64_TYPE(value)
+    if -_F32_MAX <= value <= _F32_MAX:
         return rdt.type(value)
     with np.errstate(over="ignore", invalid="ignore"):
         return rdt.type(value)
@@ -162,13 +166,19 @@ def compute(
 ):
     """The one route from a public function to the kernel: returns ``(loss, grad, hess)``,
     each None unless asked for. The loss is a NumPy scalar for "mean"/"sum" (or the 0-d
-    ``loss_out``) and an input-shaped array for "none"."""
-    if type(reduction) is not str or reduction not in _REDUCTIONS:
+    ``loss_out``) and an input-shaped array for "none".
+
+    Written for small calls too: plain arrays and default arguments cost only the checks
+    that find them plain (the per-call overhead at N = 100 is a benchmark row)."""
+    red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
+    if red is None:
         check_reduction(reduction)
-    red = _REDUCTIONS[reduction]
-    if type(label_smoothing) not in (float, int) or label_smoothing != 0.0:
+    if type(label_smoothing) is not float or label_smoothing != 0.0:
         label_smoothing = check_label_smoothing(label_smoothing)
-    nthreads = resolve_num_threads(num_threads)
+    if num_threads is None:
+        nthreads = _config._global_num_threads or kernels.max_threads()
+    else:
+        nthreads = _config._check_num_threads(num_threads)
 
     # input and target: no copy for C-contiguous native float32/float64 arrays
     if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
@@ -202,7 +212,7 @@ def compute(
 
     # upstream gradient: a scalar, or per element for "none"
     g, gvec = 1.0, None
-    if want_grad and not (type(grad_output) is float and grad_output == 1.0):
+    if want_grad and (type(grad_output) is not float or grad_output != 1.0):
         ga = as_real_array(grad_output, "grad_output")
         if ga.ndim == 0:
             with np.errstate(over="ignore", invalid="ignore"):
@@ -220,22 +230,29 @@ def compute(
         g = g / n
 
     # outputs
-    if want_grad:
-        _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
-        if want_hess:
-            _separate(grad_out, "grad_out", hess_out, "hess_out")
-    per_element_loss = want_loss and red == 0
     lbuf = lfill = gbuf = gfill = hbuf = hfill = None
-    if per_element_loss:
-        lbuf, lfill = _target_buffer(loss_out, "loss_out" if want_grad else "out", shape, cdt,
-                                     rdt, sources)
-    elif want_loss and loss_out is not None:
-        check_out(loss_out, (), rdt, "loss_out" if want_grad else "out")
-    if want_grad:
-        gname = "out" if not (want_loss or want_hess) else "grad_out"
-        gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt, sources)
-    if want_hess:
-        hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt, sources)
+    if loss_out is None and grad_out is None and hess_out is None:
+        if want_loss and red == 0:
+            lbuf = np.empty(shape, cdt)
+        if want_grad:
+            gbuf = np.empty(shape, cdt)
+        if want_hess:
+            hbuf = np.empty(shape, cdt)
+    else:
+        if want_grad:
+            _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
+            if want_hess:
+                _separate(grad_out, "grad_out", hess_out, "hess_out")
+        lname = "loss_out" if want_grad else "out"
+        if want_loss and red == 0:
+            lbuf, lfill = _target_buffer(loss_out, lname, shape, cdt, rdt, sources)
+        elif want_loss and loss_out is not None:
+            check_out(loss_out, (), rdt, lname)
+        if want_grad:
+            gname = "out" if not (want_loss or want_hess) else "grad_out"
+            gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt, sources)
+        if want_hess:
+            hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt, sources)
 
     total = kernels.run(
         x, t, w, w_layout, pw, pw_layout, lbuf, gbuf, hbuf, gvec, g,
@@ -245,7 +262,7 @@ def compute(
     loss = grad = hess = None
     if want_loss:
         if red == 0:
-            loss = _finish(lbuf, lfill, rdt)
+            loss = lbuf if lfill is None and cdt is rdt else _finish(lbuf, lfill, rdt)
         else:
             value = total if red == 2 else (total / n if n else float("nan"))
             if loss_out is None:
@@ -255,9 +272,9 @@ def compute(
                     loss_out[()] = value
                 loss = loss_out
     if want_grad:
-        grad = _finish(gbuf, gfill, rdt)
+        grad = gbuf if gfill is None and cdt is rdt else _finish(gbuf, gfill, rdt)
     if want_hess:
-        hess = _finish(hbuf, hfill, rdt)
+        hess = hbuf if hfill is None and cdt is rdt else _finish(hbuf, hfill, rdt)
     return loss, grad, hess
 
 
