@@ -122,9 +122,12 @@ binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities an
 
 binary_cross_entropy_grad.__doc__ = f"""Gradient of the binary cross entropy with respect to ``input``.
 
-    Exactly what torch autograd gives for ``loss.backward(grad_output)``::
+    The formula torch's autograd uses for ``loss.backward(grad_output)``::
 
         {_GRAD}
+
+    Elements can differ from torch's by an ulp or so (the logs and the division round
+    differently); they are at least as close to the exact value.
 {_COMMON}
     grad_output : float or array_like, default 1.0
         Upstream gradient ``g``: a scalar, or for ``reduction="none"`` also an array of
@@ -179,8 +182,12 @@ binary_cross_entropy_with_logits.__doc__ = f"""Binary cross entropy on logits, l
 {_RAISES}"""
 
 binary_cross_entropy_with_logits_grad.__doc__ = f"""Gradient of the logits loss with respect
-    to ``input``: what torch autograd gives for ``loss.backward(grad_output)``::
+    to ``input``: the gradient torch's autograd computes for ``loss.backward(grad_output)``,
+    evaluated without cancellation where sigmoid(x) is near 1::
 {_LOGIT_FORMULAS}
+
+    Elements can differ from torch's in the last bits; float64 results are tested against
+    the exact value (within 8 ulp of the size of the formula's terms), not against torch.
 {_COMMON}{_LOGITS}
     grad_output : float or array_like, default 1.0
         As in ``binary_cross_entropy_grad``.

@@ -24,7 +24,7 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
-    d2u, fb_fmaf, log_f64, u2d, logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64,
+    d2u, exp_neg_f32, f2u, fb_fmaf, u2f, log_f64, u2d, logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64,
     out_of_unit_f32,
     out_of_unit_f64, prob_grad_f32, prob_grad_f64, prob_loss_f32, prob_loss_f64,
     prob_loss_hard_f32,
@@ -459,6 +459,49 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     return 0
 
 
+cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod,
+                                    uint64_t* expo, Py_ssize_t* renorms, double* acc,
+                                    float* g, float* h, bint want_grad, float hi,
+                                    float lo) noexcept nogil:
+    """Logits without pos_weight (float32, a whole chunk): the loss is
+    max(x, 0) - t x + log1p(e), e = exp(-|x|), for any t. The first part is summed in float64
+    (t x is exact there) into the block's lanes; log1p(e) is the log of the product of
+    1 + e (exact in float64), multiplied into the product lanes as on the probability path.
+    Taken only if every e >= 2^-20 (|x| < 13.8, no NaN), where the products' rounding stays
+    below 2^-30 of log1p(e), and every target is in [0, 1]; returns 1, changing nothing but
+    the gradient outputs (which the per-element path rewrites), otherwise."""
+    cdef double qbuf[CHUNK]
+    cdef double lbuf[CHUNK]
+    cdef double p[LANES]
+    cdef uint64_t e64[LANES]
+    cdef uint32_t s32 = 0
+    cdef float e
+    cdef Py_ssize_t j, c, k
+    for j in range(CHUNK):
+        e = exp_neg_f32(u2f(f2u(x[j]) | <uint32_t>0x80000000))
+        s32 |= (e < <float>9.5367431640625e-07) | (e != e) | out_of_unit_f32(t[j])
+        qbuf[j] = 1.0 + <double>e
+        lbuf[j] = <double>(x[j] if x[j] > 0 else <float>0.0) - <double>t[j] * <double>x[j]
+        if want_grad:
+            g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j]), hi, lo)
+    if s32:
+        return 1
+    memcpy(p, prod, sizeof(p))
+    memcpy(e64, expo, sizeof(e64))
+    for c in range(CHUNK // (4 * LANES)):
+        for k in range(LANES):
+            j = 4 * LANES * c + k
+            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES]) * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
+        _renorm(p, e64)
+    renorms[0] += CHUNK // (4 * LANES)
+    memcpy(prod, p, sizeof(p))
+    memcpy(expo, e64, sizeof(e64))
+    for c in range(CHUNK // LANES):
+        for k in range(LANES):
+            acc[k] += lbuf[c * LANES + k]
+    return 0
+
+
 cdef inline double _prod_sum(const double* prod, const uint64_t* expo, Py_ssize_t renorms) noexcept nogil:
     """The sum of log q over every factor taken: per lane log(mantissa product) + (exponents
     less their bias) ln 2, ln 2 split so that k * LN2_HI is exact (|k| < 2^32)."""
@@ -560,6 +603,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef floating* gd
     cdef floating* hd
     cdef int skip = 0, backoff = 0
+    # logits without pos_weight take a product path of their own (float32)
+    cdef bint lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
+                          and jb.loss == NULL and jb.w == NULL and jb.hess == NULL)
     cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and jb.w == NULL
                          and jb.ls == 0.0)
     cdef Cursor wc, pwc
@@ -644,10 +690,16 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # look in 32 chunks).
         # (the product path looks at the targets itself)
         hard = looked = False
-        if jb.logits or (floating is double and not product):
+        if (jb.logits and not lproduct) or (floating is double and not product):
             pass
         elif skip > 0:
             skip -= 1
+        elif lproduct:
+            if m == CHUNK:
+                looked = True
+                if floating is float:
+                    summed = _logit_product(x, t, prod, expo, &renorms, acc, gd, hbuf,
+                                            want_grad, ghi, glo) == 0
         elif product and m == CHUNK:
             looked = True
             summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad) == 0
@@ -717,7 +769,10 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     for k in range(4):
         acc[k] += acc[k + 4]
     if renorms:
-        extra -= _prod_sum(prod, expo, renorms)
+        if jb.logits:
+            extra += _prod_sum(prod, expo, renorms)
+        else:
+            extra -= _prod_sum(prod, expo, renorms)
     return ((acc[0] + acc[2]) + (acc[1] + acc[3])) + extra
 
 
