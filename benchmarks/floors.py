@@ -11,7 +11,8 @@ and writes one, and ``np.subtract(x, t)`` the same into a fresh array (NumPy run
 one thread: the targets are stated against them); the "split" floors run the same NumPy calls
 on equal slices in one Python thread per core (NumPy releases the GIL), the least the
 machine's threads need to move those bytes. The N = 100 rows hold fastbce against torch
-(per-call overhead), and the last row is the thread scaling of the soft-target forward.
+(per-call overhead); the "1 thread / threads" row is the thread scaling of the soft-target
+forward.
 Prints the table (ratio = fastbce / floor, or as the row says) with the target and whether
 it is met.
 """

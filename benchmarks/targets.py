@@ -1,6 +1,6 @@
 """Soft against hard (0/1) targets. With 0/1 targets the summed loss is the log of a
-product, with no log per element (README: "How the sums avoid logs"); soft targets take two
-vectorised logs per element.
+product, with no log per element (docs/design.md); soft targets take a log per element of
+min(x, 1 - x) and a polynomial for the other term.
 
     python benchmarks/targets.py [--n 10000000] [--repeats 9]
 

@@ -305,10 +305,7 @@ cdef inline double prob_grad_f64(double x, double t) noexcept nogil:
 #   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
 # softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x.
 # (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms that
-# cannot cancel (torch's sum of three does, for confident logits). pw t x is taken as
-# pw (t x): pw t then feeds additions only, so that the compiler contracts it into FMAs the
-# same way whether or not the loss is computed beside the gradient (the fused and separate
-# calls give the same bits).
+# cannot cancel (torch's sum of three does, for confident logits).
 
 cdef inline float logit_loss_f32(float x, float t, float pw) noexcept nogil:
     cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))  # exp(-|x|)

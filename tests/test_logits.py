@@ -307,7 +307,7 @@ def test_bit_identical_across_thread_counts(dtype, weights):
     shape = (1000, 301)
     x, t = logits(shape, dtype, 21), make(shape, dtype, seed=22)
     pw, w = operand("column", shape, dtype, 23), operand("row", shape, dtype, 24)
-    if not weights:  # summed through a product (see _simd_body.h)
+    if not weights:  # summed through a product (see _kernels.pyx)
         pw = w = None
     runs = [
         fastbce.binary_cross_entropy_with_logits_and_grad(x, t, w, "mean", pw, num_threads=n)

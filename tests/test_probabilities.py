@@ -230,8 +230,8 @@ def test_hard_target_sums_against_the_truth(dtype, weight, isa):
 
 @pytest.mark.parametrize("weight", [np.inf, 1e37, 1e-43, 0.0, -2.0])
 def test_hard_target_sums_with_extreme_single_weights(dtype, weight, isa):
-    # the product path applies a single weight once; where that could differ from
-    # weighting each loss (overflow, underflow, 0 * inf) the per-element path must run
+    # extreme single weights: each loss is weighted in the input's dtype, as torch does
+    # (overflow to inf, underflow, 0 * inf) -- no weight is ever applied to a sum
     x = np.full(64, 0.5, dtype)
     x[0], x[1] = 1.0, np.finfo(dtype).tiny
     t = np.ones(64, dtype)

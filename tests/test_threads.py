@@ -27,7 +27,7 @@ def reset_global_threads():
 def test_bit_identical_for_any_thread_count(dtype, reduction, weighted, targets):
     x = make((N,), dtype, seed=1, lo=1e-5, hi=1 - 1e-5)
     t = make((N,), dtype, seed=2)
-    if targets == "hard":  # summed as products (see _simd_body.h)
+    if targets == "hard":  # summed as products (see _kernels.pyx)
         t = (t > 0.5).astype(dtype)
     w = make((N,), dtype, seed=3, lo=0.5, hi=2.0) if weighted else None
     results = [
