@@ -334,3 +334,20 @@ def test_criterion_object():
     close(g, ref_grad, np.float64)
     assert h.shape == shape
     assert crit.pos_weight is pw and "BCEWithLogitsLoss" in repr(crit)
+
+
+@pytest.mark.parametrize("pw", [None, 1.5])
+def test_float32_sums_of_ordinary_logits_are_within_a_rounding(pw):
+    # Ordinary logits (|x| < 10) and soft targets: without pos_weight the sum is taken as
+    # a float64 linear part plus the log of a product of 1 + exp(-|x|); either way the
+    # float32 result is the float64 truth rounded, give or take a rounding
+    rng = np.random.default_rng(73)
+    x = np.clip(rng.normal(0, 3, 200_000), -10, 10).astype(np.float32)
+    t = rng.uniform(0, 1, x.size).astype(np.float32)
+    xd, td = x.astype(np.float64), t.astype(np.float64)
+    pwd = 1.0 if pw is None else pw
+    exact = (1 - td) * xd + (1 + (pwd - 1) * td) * (np.maximum(-xd, 0) + np.log1p(np.exp(-np.abs(xd))))
+    truth = math.fsum(exact)
+    got = float(fastbce.binary_cross_entropy_with_logits(
+        x, t, reduction="sum", pos_weight=None if pw is None else np.float32(pw)))
+    assert abs(got - truth) <= 2**-23 * truth
