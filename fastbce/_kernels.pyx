@@ -172,8 +172,25 @@ cdef inline void _next_row(Cursor* c, const Layout* lay) noexcept nogil:
 cdef void _gather(floating* out, const floating* w, const Layout* lay, Cursor* c,
                   Py_ssize_t m) noexcept nogil:
     """The next m weights of the walk, into out."""
-    cdef Py_ssize_t p = 0, take, j
+    cdef Py_ssize_t p = 0, take, j, col, base, digit, r = lay.row_len
     cdef floating v
+    if lay.row_step == 0 and r < 16 and lay.nouter == 1 and lay.div[0] == 1:
+        # short rows of one weight each, rows walking the weight with one stride (a per-row
+        # (N, 1) weight on (N, 2), say): element by element, no call per row
+        col, base, digit = c.col, c.base, c.digit[0]
+        for j in range(m):
+            out[j] = w[base]
+            col += 1
+            if col == r:
+                col = 0
+                digit += 1
+                base += lay.stride[0]
+                if digit == lay.mod[0]:
+                    digit = 0
+                    base = 0
+        c.col, c.base, c.digit[0] = col, base, digit
+        c.cnt[0] = 0
+        return
     while p < m:
         take = lay.row_len - c.col
         if take > m - p:
