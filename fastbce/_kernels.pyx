@@ -429,11 +429,29 @@ cdef inline void _renorm(double* prod, uint64_t* expo) noexcept nogil:
         prod[k] = u2d((b & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000)
 
 
+# Compile-time switches passed as a pointer of one of these types (NULL): Cython makes one
+# specialisation per type, so the loops carry no run-time test of what to compute.
+cdef struct WithGrad:
+    char unused
+
+
+cdef struct NoGrad:
+    char unused
+
+
+ctypedef fused gradmode:
+    WithGrad
+    NoGrad
+
+
 cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssize_t m,
                                    double* prod, uint64_t* expo, Py_ssize_t* renorms,
-                                   double* extra, uint32_t* bad) noexcept nogil:
-    """Multiply a whole chunk (m = CHUNK) of 0/1-target losses into the lanes. Returns 1,
-    changing nothing, if the chunk must take the per-element path instead."""
+                                   double* extra, uint32_t* bad, floating* g, floating hi,
+                                   floating lo, gradmode* mode) noexcept nogil:
+    """Multiply a whole chunk (m = CHUNK) of 0/1-target losses into the lanes, and with
+    WithGrad write the (scaled) gradient into g in the same loop. Returns 1, changing nothing
+    but g (which the per-element path rewrites), if the chunk must take the per-element path
+    instead."""
     cdef double qbuf[CHUNK]
     cdef double p[LANES]
     cdef uint64_t e[LANES]
@@ -451,6 +469,8 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             ok64 = _prod_ok(x[j], t[j])
             s64 |= ok64 ^ 1
             qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
+        if gradmode is WithGrad:
+            g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
     if s32 | h64:
         # a target other than 0 or 1 or, in float32, any element outside the path (rare:
         # an input out of range among them) sends the chunk to the per-element path;
@@ -719,9 +739,12 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                                             want_grad, ghi, glo) == 0
         elif product and m == CHUNK:
             looked = True
-            summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad) == 0
-            if summed and want_grad:
-                bad |= _prob_grad(x, t, gd, m, ghi, glo)
+            if want_grad:
+                summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,
+                                       glo, <WithGrad*>NULL) == 0
+            else:
+                summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,
+                                       glo, <NoGrad*>NULL) == 0
         else:
             looked = True
             hard = _all_hard(t, mv)
