@@ -138,13 +138,14 @@ def check_out(out, shape, dtype, name):
         raise ValueError(f"{name} is read-only")
 
 
-def _target_buffer(out, name, shape, cdt, rdt, sources):
-    """(buffer the kernel writes, out to fill from it afterwards or None)."""
+def _target_buffer(out, name, shape, cdt, rdt):
+    """(buffer the kernel writes, out to fill from it afterwards or None). The kernel itself
+    computes into scratch memory an out that overlaps an input, and refuses two outputs that
+    overlap each other."""
     if out is None:
         return np.empty(shape, cdt), None
     check_out(out, shape, rdt, name)
-    if (out.dtype == cdt and out.flags.c_contiguous
-            and not any(np.may_share_memory(out, a) for a in sources)):
+    if out.dtype == cdt and out.flags.c_contiguous:
         return out, None
     return np.empty(shape, cdt), out
 
@@ -201,14 +202,11 @@ def compute(
             "(fastbce does not broadcast the target)"
         )
     n = x.size
-    sources = [x, t]
     w = w_layout = pw = pw_layout = None
     if weight is not None:
         w, w_layout = _broadcast_operand(weight, "weight", shape, n, cdt)
-        sources.append(w)
     if pos_weight is not None:
         pw, pw_layout = _broadcast_operand(pos_weight, "pos_weight", shape, n, cdt)
-        sources.append(pw)
 
     # upstream gradient: a scalar, or per element for "none"
     g, gvec = 1.0, None
@@ -225,7 +223,6 @@ def compute(
             raise ValueError(f"grad_output shape {ga.shape} must equal input shape {shape}")
         else:
             gvec = _cast(ga, cdt)
-            sources.append(gvec)
     if red == 1 and n:
         g = g / n
 
@@ -239,20 +236,20 @@ def compute(
         if want_hess:
             hbuf = np.empty(shape, cdt)
     else:
-        if want_grad:
+        if want_grad:  # outputs the kernel cannot see overlap (scratch-copied ones)
             _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
             if want_hess:
                 _separate(grad_out, "grad_out", hess_out, "hess_out")
         lname = "loss_out" if want_grad else "out"
         if want_loss and red == 0:
-            lbuf, lfill = _target_buffer(loss_out, lname, shape, cdt, rdt, sources)
+            lbuf, lfill = _target_buffer(loss_out, lname, shape, cdt, rdt)
         elif want_loss and loss_out is not None:
             check_out(loss_out, (), rdt, lname)
         if want_grad:
             gname = "out" if not (want_loss or want_hess) else "grad_out"
-            gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt, sources)
+            gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt)
         if want_hess:
-            hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt, sources)
+            hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt)
 
     total = kernels.run(
         x, t, w, w_layout, pw, pw_layout, lbuf, gbuf, hbuf, gvec, g,

@@ -974,14 +974,65 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
             raise ValueError("internal error: pos_weight of another dtype")
         _fill_layout(&pwlay, pw_layout, bpw, jb.n, size)
         jb.pw = (<_Buf>bpw).view.buf
-    jb.loss = NULL if bl is None else (<_Buf>bl).view.buf
-    jb.grad = NULL if bg is None else (<_Buf>bg).view.buf
-    jb.hess = NULL if bh is None else (<_Buf>bh).view.buf
     jb.gvec = NULL if bv is None else (<_Buf>bv).view.buf
     jb.g = g
     jb.ls = label_smoothing
     jb.want_sum = want_sum
     jb.logits = logits
-    if kind == 0:
-        return _run(&jb, <const float*>jb.x, num_threads)
-    return _run(&jb, <const double*>jb.x, num_threads)
+    # Outputs: two that overlap are an error; one that overlaps an input is computed into
+    # scratch memory and copied over after the pass.
+    cdef void* dest[3]
+    cdef void* scratch[3]
+    cdef int i, k
+    cdef _Buf bo, bb
+    names = ("loss_out", "grad_out", "hess_out")
+    outs = (bl, bg, bh)
+    for i in range(3):
+        for k in range(i + 1, 3):
+            if outs[i] is not None and outs[k] is not None:
+                bo, bb = outs[i], outs[k]
+                if _overlap(&bo.view, &bb.view):
+                    raise ValueError(f"{names[i]} and {names[k]} overlap: each output needs "
+                                     "its own memory")
+    for i in range(3):
+        dest[i] = NULL
+        scratch[i] = NULL
+        shared = False
+        if outs[i] is not None:
+            bo = outs[i]
+            dest[i] = bo.view.buf
+            for b in (bx, bt, bw, bpw, bv):
+                if b is not None:
+                    bb = b
+                    if _overlap(&bo.view, &bb.view):
+                        shared = True
+        if shared:
+            scratch[i] = malloc(bx.view.len)
+            if scratch[i] == NULL:
+                for k in range(i):
+                    free(scratch[k])
+                raise MemoryError()
+    jb.loss = scratch[0] if scratch[0] != NULL else dest[0]
+    jb.grad = scratch[1] if scratch[1] != NULL else dest[1]
+    jb.hess = scratch[2] if scratch[2] != NULL else dest[2]
+    try:
+        if kind == 0:
+            total = _run(&jb, <const float*>jb.x, num_threads)
+        else:
+            total = _run(&jb, <const double*>jb.x, num_threads)
+        for i in range(3):
+            if scratch[i] != NULL:
+                memcpy(dest[i], scratch[i], bx.view.len)
+    finally:
+        for i in range(3):
+            free(scratch[i])
+    return total
+
+
+cdef bint _overlap(const Py_buffer* a, const Py_buffer* b) noexcept:
+    """Whether two buffers' byte ranges meet (empty ones never do)."""
+    cdef const char* pa = <const char*>a.buf
+    cdef const char* pb = <const char*>b.buf
+    return a.len > 0 and b.len > 0 and pa < pb + b.len and pb < pa + a.len
+
+
