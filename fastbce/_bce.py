@@ -17,6 +17,7 @@ _F64 = np.dtype(np.float64)
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 _F32_MAX = float(np.finfo(np.float32).max)
 _F64_TYPE = np.float64
+_PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
 
 # A per-column weight whose period is shorter than this is tiled (a small copy, never
 # input-sized) so that the kernel copies long runs of it.
@@ -176,10 +177,8 @@ def compute(
         check_reduction(reduction)
     if type(label_smoothing) is not float or label_smoothing != 0.0:
         label_smoothing = check_label_smoothing(label_smoothing)
-    if num_threads is None:
-        nthreads = _config._global_num_threads or kernels.max_threads()
-    else:
-        nthreads = _config._check_num_threads(num_threads)
+    if num_threads is not None:
+        num_threads = _config._check_num_threads(num_threads)
 
     # input and target: no copy for C-contiguous native float32/float64 arrays
     if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
@@ -202,6 +201,12 @@ def compute(
             "(fastbce does not broadcast the target)"
         )
     n = x.size
+    if num_threads is not None:
+        nthreads = num_threads
+    elif n < _PARALLEL_MIN:
+        nthreads = 1  # the kernel runs small inputs on the calling thread anyway
+    else:
+        nthreads = _config._global_num_threads or kernels.max_threads()
     w = w_layout = pw = pw_layout = None
     if weight is not None:
         w, w_layout = _broadcast_operand(weight, "weight", shape, n, cdt)
@@ -263,7 +268,7 @@ def compute(
         else:
             value = total if red == 2 else (total / n if n else float("nan"))
             if loss_out is None:
-                loss = _scalar(value, rdt)
+                loss = _F64_TYPE(value) if rdt is _F64 else _scalar(value, rdt)
             else:
                 with np.errstate(over="ignore", invalid="ignore"):
                     loss_out[()] = value
