@@ -1,11 +1,12 @@
-"""The README's performance table, from a ``bench.py`` JSON file.
+"""The README's performance tables, from ``bench.py`` and ``floors.py`` JSON files.
 
-    python benchmarks/readme_table.py benchmarks/reference/bench-zen1-2cores.json
-    python benchmarks/readme_table.py RESULTS.json --update README.md
+    python benchmarks/readme_table.py benchmarks/reference/bench-xeon-avx512-2cores.json
+    python benchmarks/readme_table.py RESULTS.json --floors FLOORS.json --update README.md
 
-Prints the Markdown table, or with ``--update`` rewrites the table between the
-``<!-- perf-table -->`` markers of that file. Rows: each dtype and op at N = 100 (1 thread)
-and at the largest N run (1 thread and all threads).
+Prints the Markdown tables, or with ``--update`` rewrites them between the
+``<!-- perf-table -->`` (and ``<!-- floors -->``) markers of that file. Rows of the first:
+each dtype and op at N = 100 (1 thread) and at the largest N run (1 thread and all
+threads), soft targets first; of the second: every row of floors.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 MARK_BEGIN = "<!-- perf-table begin -->"
 MARK_END = "<!-- perf-table end -->"
+FLOORS_BEGIN = "<!-- floors begin -->"
+FLOORS_END = "<!-- floors end -->"
 OPS = ("forward, soft t", "fwd+grad, soft t", "forward, 0/1 t", "fwd+grad, 0/1 t",
        "logits fwd+grad", "logits grad_hess")
 TORCH_OPS = "torch (ops)"  # torch has no grad/hess call: plain tensor ops, footnote 1
@@ -59,18 +62,40 @@ def table(results):
     return "\n".join(rows)
 
 
+def floors_table(data):
+    rows = ["| row | floor | fastbce | floor's time | ratio | target |", "|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        target = f"{r['target']} ({r['result']})" if r["target"] else ""
+        rows.append(f"| {r['row']} | {r['floor']} | {fmt_time(r['fastbce_s'])} | "
+                    f"{fmt_time(r['floor_s'])} | {r['ratio']:.3f} | {target} |" if r["ratio"] < 0.1 else
+                    f"| {r['row']} | {r['floor']} | {fmt_time(r['fastbce_s'])} | "
+                    f"{fmt_time(r['floor_s'])} | {r['ratio']:.2f} | {target} |")
+    return "\n".join(rows)
+
+
+def replace_between(text, begin, end, body):
+    i, j = text.index(begin), text.index(end)
+    return text[: i + len(begin)] + "\n" + body + "\n" + text[j:]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", type=Path, help="results written by bench.py")
-    parser.add_argument("--update", type=Path, metavar="README", help="rewrite its table")
+    parser.add_argument("--floors", type=Path, help="results written by floors.py --json")
+    parser.add_argument("--update", type=Path, metavar="README", help="rewrite its tables")
     args = parser.parse_args()
     text = table(json.loads(args.json.read_text())["results"])
+    floors = None if args.floors is None else floors_table(json.loads(args.floors.read_text()))
     if args.update is None:
         print(text)
+        if floors:
+            print()
+            print(floors)
         return
-    readme = args.update.read_text()
-    begin, end = readme.index(MARK_BEGIN), readme.index(MARK_END)
-    args.update.write_text(readme[: begin + len(MARK_BEGIN)] + "\n" + text + "\n" + readme[end:])
+    readme = replace_between(args.update.read_text(), MARK_BEGIN, MARK_END, text)
+    if floors:
+        readme = replace_between(readme, FLOORS_BEGIN, FLOORS_END, floors)
+    args.update.write_text(readme)
 
 
 if __name__ == "__main__":
