@@ -107,7 +107,8 @@ def main():
     print(f"worst new/old: {worst['ratio']:.2f} ({worst['dtype']} {worst['op']} N={worst['n']:.0e} "
           f"threads={worst['threads']})")
     if args.json:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
         meta = {"cpu": cpu, "python": platform.python_version(), "numpy": np.__version__,
                 "new": fastbce.show_config(), "old": args.old}
         Path(args.json).write_text(json.dumps({"machine": meta, "rows": rows}, indent=1))

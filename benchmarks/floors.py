@@ -28,11 +28,11 @@ import time
 # Idle OpenBLAS threads busy-wait for a while after each call; interleaved after np.dot
 # they would steal a core from the next measurement. Let them sleep at once (set before
 # NumPy loads OpenBLAS; a value the user set wins).
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # noqa: E402
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import fastbce  # noqa: E402
+import fastbce
 
 
 def cpu_model():
@@ -113,7 +113,8 @@ def main():
     # apart, then a pause so that its idle threads leave the cores before the rest
     hot = {}
     for name, (a, b) in {"dot_blas": (x, t), "dot64_blas": (x64, t64)}.items():
-        hot[name] = min(timed({"big:1": lambda: np.dot(a, b)}, 4)["big:1"] for _ in range(args.repeats))
+        hot[name] = min(timed({"big:1": lambda a=a, b=b: np.dot(a, b)}, 4)["big:1"]
+                        for _ in range(args.repeats))
     time.sleep(1.0)
     big = {
         "dot_split": lambda: dot_split(x, t),

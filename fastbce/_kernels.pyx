@@ -24,10 +24,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
-    d2u, exp_neg_f32, f2u, fb_fmaf, u2f, log_f64, u2d, logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64,
-    out_of_unit_f32,
-    out_of_unit_f64, prob_grad_f32, prob_grad_f64, prob_loss_f32, prob_loss_f64,
-    prob_loss_hard_f32,
+    d2u, exp_neg_f32, f2u, fb_fmaf, log_f64, logit_grad_f32, logit_grad_f64,
+    logit_loss_f32, logit_loss_f64, out_of_unit_f32, out_of_unit_f64, prob_grad_f32,
+    prob_grad_f64, prob_loss_f32, prob_loss_f64, prob_loss_hard_f32, u2d, u2f,
 )
 
 cdef extern from "_omp.h" nogil:
@@ -483,7 +482,8 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     for c in range(CHUNK // (4 * LANES)):
         for k in range(LANES):
             j = 4 * LANES * c + k
-            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES]) * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
+            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES])
+                           * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
         _renorm(p, e)
     renorms[0] += CHUNK // (4 * LANES)
     memcpy(prod, p, sizeof(p))
@@ -528,7 +528,8 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
     for c in range(CHUNK // (4 * LANES)):
         for k in range(LANES):
             j = 4 * LANES * c + k
-            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES]) * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
+            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES])
+                           * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
         _renorm(p, e64)
     renorms[0] += CHUNK // (4 * LANES)
     memcpy(prod, p, sizeof(p))
@@ -539,7 +540,8 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
     return 0
 
 
-cdef inline double _prod_sum(const double* prod, const uint64_t* expo, Py_ssize_t renorms) noexcept nogil:
+cdef inline double _prod_sum(const double* prod, const uint64_t* expo,
+                             Py_ssize_t renorms) noexcept nogil:
     """The sum of log q over every factor taken: per lane log(mantissa product) + (exponents
     less their bias) ln 2, ln 2 split so that k * LN2_HI is exact (|k| < 2^32)."""
     cdef double s = 0.0, kk
@@ -932,31 +934,47 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
     cdef Layout wlay, pwlay
     cdef Job jb
     cdef _Buf bx = _Buf(x), bt = _Buf(t)
+    cdef _Buf bw = None, bpw = None, bl = None, bg = None, bh = None, bv = None
     cdef int kind = _kind(&bx.view)
     cdef Py_ssize_t size = bx.view.itemsize
-    bufs = [bt]
-    bw = bpw = bl = bg = bh = bv = None
-    if w is not None:
-        bw = _Buf(w)
-    if pw is not None:
-        bpw = _Buf(pw)
-    if loss_out is not None:
-        bl = _Buf(loss_out, True)
-        bufs.append(bl)
-    if grad_out is not None:
-        bg = _Buf(grad_out, True)
-        bufs.append(bg)
-    if hess_out is not None:
-        bh = _Buf(hess_out, True)
-        bufs.append(bh)
-    if gvec is not None:
-        bv = _Buf(gvec)
-        bufs.append(bv)
+    cdef const Py_buffer* ins[5]     # what the pass reads
+    cdef const Py_buffer* outs[3]    # what it writes: loss, grad, hess (NULL: absent)
+    cdef void* dest[3]
+    cdef void* scratch[3]
+    cdef int nin = 2, i, k
+    cdef double total
     if kind < 0:
         raise ValueError("internal error: input is neither float32 nor float64")
-    for buf in bufs:
-        if _kind(&(<_Buf>buf).view) != kind or (<_Buf>buf).view.len != bx.view.len:
+    ins[0], ins[1] = &bx.view, &bt.view
+    outs[0] = outs[1] = outs[2] = NULL
+    if w is not None:
+        bw = _Buf(w)
+        ins[nin] = &bw.view
+        nin += 1
+    if pw is not None:
+        bpw = _Buf(pw)
+        ins[nin] = &bpw.view
+        nin += 1
+    if gvec is not None:
+        bv = _Buf(gvec)
+        ins[nin] = &bv.view
+        nin += 1
+    if loss_out is not None:
+        bl = _Buf(loss_out, True)
+        outs[0] = &bl.view
+    if grad_out is not None:
+        bg = _Buf(grad_out, True)
+        outs[1] = &bg.view
+    if hess_out is not None:
+        bh = _Buf(hess_out, True)
+        outs[2] = &bh.view
+    # every buffer but the weights (read through their layouts) is input-sized
+    for i in range(3):
+        if outs[i] != NULL and (_kind(outs[i]) != kind or outs[i].len != bx.view.len):
             raise ValueError("internal error: buffers of different dtypes or lengths")
+    if _kind(&bt.view) != kind or bt.view.len != bx.view.len or (
+            bv is not None and (_kind(&bv.view) != kind or bv.view.len != bx.view.len)):
+        raise ValueError("internal error: buffers of different dtypes or lengths")
     jb.n = bx.view.len // size
     jb.x = bx.view.buf
     jb.t = bt.view.buf
@@ -965,53 +983,42 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
     jb.wlay = &wlay
     jb.pwlay = &pwlay
     if bw is not None:
-        if _kind(&(<_Buf>bw).view) != kind:
+        if _kind(&bw.view) != kind:
             raise ValueError("internal error: weight of another dtype")
         _fill_layout(&wlay, w_layout, bw, jb.n, size)
-        jb.w = (<_Buf>bw).view.buf
+        jb.w = bw.view.buf
     if bpw is not None:
-        if _kind(&(<_Buf>bpw).view) != kind:
+        if _kind(&bpw.view) != kind:
             raise ValueError("internal error: pos_weight of another dtype")
         _fill_layout(&pwlay, pw_layout, bpw, jb.n, size)
-        jb.pw = (<_Buf>bpw).view.buf
-    jb.gvec = NULL if bv is None else (<_Buf>bv).view.buf
+        jb.pw = bpw.view.buf
+    jb.gvec = NULL if bv is None else bv.view.buf
     jb.g = g
     jb.ls = label_smoothing
     jb.want_sum = want_sum
     jb.logits = logits
     # Outputs: two that overlap are an error; one that overlaps an input is computed into
     # scratch memory and copied over after the pass.
-    cdef void* dest[3]
-    cdef void* scratch[3]
-    cdef int i, k
-    cdef _Buf bo, bb
-    names = ("loss_out", "grad_out", "hess_out")
-    outs = (bl, bg, bh)
     for i in range(3):
         for k in range(i + 1, 3):
-            if outs[i] is not None and outs[k] is not None:
-                bo, bb = outs[i], outs[k]
-                if _overlap(&bo.view, &bb.view):
-                    raise ValueError(f"{names[i]} and {names[k]} overlap: each output needs "
-                                     "its own memory")
+            if outs[i] != NULL and outs[k] != NULL and _overlap(outs[i], outs[k]):
+                names = ("loss_out", "grad_out", "hess_out")
+                raise ValueError(f"{names[i]} and {names[k]} overlap: each output needs its "
+                                 "own memory")
     for i in range(3):
-        dest[i] = NULL
+        dest[i] = NULL if outs[i] == NULL else outs[i].buf
         scratch[i] = NULL
-        shared = False
-        if outs[i] is not None:
-            bo = outs[i]
-            dest[i] = bo.view.buf
-            for b in (bx, bt, bw, bpw, bv):
-                if b is not None:
-                    bb = b
-                    if _overlap(&bo.view, &bb.view):
-                        shared = True
-        if shared:
-            scratch[i] = malloc(bx.view.len)
-            if scratch[i] == NULL:
-                for k in range(i):
-                    free(scratch[k])
-                raise MemoryError()
+    for i in range(3):
+        if outs[i] == NULL:
+            continue
+        for k in range(nin):
+            if _overlap(outs[i], ins[k]):
+                scratch[i] = malloc(bx.view.len)
+                if scratch[i] == NULL:
+                    for k in range(3):
+                        free(scratch[k])
+                    raise MemoryError()
+                break
     jb.loss = scratch[0] if scratch[0] != NULL else dest[0]
     jb.grad = scratch[1] if scratch[1] != NULL else dest[1]
     jb.hess = scratch[2] if scratch[2] != NULL else dest[2]
@@ -1034,5 +1041,3 @@ cdef bint _overlap(const Py_buffer* a, const Py_buffer* b) noexcept:
     cdef const char* pa = <const char*>a.buf
     cdef const char* pb = <const char*>b.buf
     return a.len > 0 and b.len > 0 and pa < pb + b.len and pb < pa + a.len
-
-

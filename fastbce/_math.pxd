@@ -159,7 +159,8 @@ cdef inline double log_reduced_f64(double f, double s, double k) noexcept nogil:
     cdef double z2 = z * z
     cdef double p = fb_fma(
         z2 * z2,
-        fb_fma(z2, 0.14617715567681663116, fb_fma(z, 0.15331609841484721018, 0.18182892825032573217)),
+        fb_fma(z2, 0.14617715567681663116,
+               fb_fma(z, 0.15331609841484721018, 0.18182892825032573217)),
         fb_fma(z2, fb_fma(z, 0.22222211078348269202, 0.28571428626364704901),
                fb_fma(z, 0.39999999999898523173, 0.66666666666666697262)))
     cdef double hfsq = 0.5 * f * f
@@ -174,7 +175,8 @@ cdef inline double log_reduced_f64(double f, double s, double k) noexcept nogil:
 cdef inline bint _big_f64(uint64_t bits) noexcept nogil:
     # the mantissa is above sqrt(2): m is halved and k raised by one. (Used through
     # selects: GCC does not vectorise a comparison converted to a number.)
-    return u2d((bits & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000) > 1.4142135623730951
+    cdef double m = u2d((bits & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000)
+    return m > 1.4142135623730951
 
 
 cdef inline double mant_f64(uint64_t bits) noexcept nogil:
@@ -216,7 +218,8 @@ cdef inline double exp_neg_f64(double y) noexcept nogil:
     y = y if y > -1100.0 else -1100.0
     cdef double big = fb_fma(y, 1.4426950408889634074, 6755399441055744.0)  # 1.5 * 2^52
     cdef double kf = big - 6755399441055744.0
-    cdef double r = fb_fma(-kf, 1.9082149292705877000e-10, fb_fma(-kf, 6.93147180369123816490e-01, y))
+    cdef double r = fb_fma(-kf, 1.9082149292705877000e-10,
+                           fb_fma(-kf, 6.93147180369123816490e-01, y))
     cdef double p = fb_fma(r, 1.0 / 6227020800.0, 1.0 / 479001600.0)
     p = fb_fma(p, r, 1.0 / 39916800.0)
     p = fb_fma(p, r, 1.0 / 3628800.0)
