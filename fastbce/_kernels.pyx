@@ -19,7 +19,7 @@ from cpython.buffer cimport (
 )
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
@@ -454,6 +454,8 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     cdef double qbuf[CHUNK]
     cdef double p[LANES]
     cdef uint64_t e[LANES]
+    cdef uint16_t outside[CHUNK]
+    cdef Py_ssize_t nout
     cdef uint32_t s32 = 0, ok32
     cdef uint64_t s64 = 0, h64 = 0, ok64
     cdef Py_ssize_t j, c, k
@@ -489,10 +491,17 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     memcpy(prod, p, sizeof(p))
     memcpy(expo, e, sizeof(e))
     if s64:
+        # float64 elements outside the path (their factor is exactly 1; every factor taken
+        # is below 1 in size), listed first so that only they get a per-element loss
+        nout = 0
         for j in range(m):
-            if not _prod_ok(x[j], t[j]):
-                bad[0] |= <uint32_t>_flags_prob64(x[j], t[j])
-                extra[0] += <double>_ploss(x[j], t[j])
+            if qbuf[j] == 1.0:
+                outside[nout] = <uint16_t>j
+                nout += 1
+        for c in range(nout):
+            j = outside[c]
+            bad[0] |= <uint32_t>_flags_prob64(x[j], t[j])
+            extra[0] += <double>_ploss(x[j], t[j])
     return 0
 
 
