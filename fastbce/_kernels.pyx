@@ -344,6 +344,43 @@ cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, float
     return b32 | <uint32_t>b64
 
 
+# Compile-time variants of the float32 logits gradient loops, passed as a NULL pointer of
+# one of these types (Cython makes one specialisation per type): General reads pos_weight
+# and scales by (hi, lo); NoPw takes pw = 1 as a constant and scales; Plain takes pw = 1 and
+# no scaling (grad_hess, or grad_output 1 with "sum"). The constants fold away. (float64
+# keeps General: its NoPw specialisation did not vectorise with GCC 12.)
+cdef struct General:
+    char unused
+
+
+cdef struct NoPw:
+    char unused
+
+
+cdef struct Plain:
+    char unused
+
+
+ctypedef fused lmode:
+    General
+    NoPw
+    Plain
+
+
+cdef inline floating _pwv(const floating* pw, Py_ssize_t j, lmode* mode) noexcept nogil:
+    if lmode is General:
+        return pw[j]
+    else:
+        return 1
+
+
+cdef inline floating _lscaled(floating q, floating hi, floating lo, lmode* mode) noexcept nogil:
+    if lmode is Plain:
+        return q
+    else:
+        return _scaled(q, hi, lo)
+
+
 cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const floating* pw,
                                  floating* l, Py_ssize_t m) noexcept nogil:
     cdef uint32_t b32 = 0
@@ -358,14 +395,14 @@ cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const flo
 
 cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const floating* pw,
                                  floating* g, floating* h, Py_ssize_t m, floating hi,
-                                 floating lo) noexcept nogil:
+                                 floating lo, lmode* mode) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
         b64 |= _flags_logit64(x[j], t[j])
-        g[j] = _scaled(_lgrad(x[j], t[j], pw[j], &h[j]), hi, lo)
+        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
     return b32 | <uint32_t>b64
 
 
@@ -775,8 +812,12 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo)
             elif want_loss:
                 bad |= _logit_loss(x, t, pw, ld, mv)
+            elif floating is double or jb.pw != NULL:
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <General*>NULL)
+            elif ghi == 1 and glo == 0:
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <Plain*>NULL)
             else:
-                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo)
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <NoPw*>NULL)
         else:
             if want_loss and want_grad:
                 bad |= _prob_loss_grad(x, t, ld, gd, mv, hard, ghi, glo)
