@@ -588,14 +588,18 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
 
 cdef inline double _prod_sum(const double* prod, const uint64_t* expo,
                              Py_ssize_t renorms) noexcept nogil:
-    """The sum of log q over every factor taken: per lane log(mantissa product) + (exponents
-    less their bias) ln 2, ln 2 split so that k * LN2_HI is exact (|k| < 2^32)."""
-    cdef double s = 0.0, kk
+    """The sum of log q over every factor taken, with one log: the lanes' mantissa products
+    (each in [1, 2), so theirs is below 2^16) multiplied in a fixed order, plus (all
+    exponents less their bias) ln 2, ln 2 split so that k * LN2_HI is exact (|k| < 2^21:
+    at most 8192 factors of at least 2^-144)."""
+    cdef double p = 1.0, kk
+    cdef int64_t k_total = 0
     cdef Py_ssize_t k
     for k in range(LANES):
-        kk = <double>(<int64_t>expo[k] - 1023 * <int64_t>renorms)
-        s += (kk * 6.93147180369123816490e-01 + log_f64(prod[k])) + kk * 1.9082149292705877000e-10
-    return s
+        p *= prod[k]
+        k_total += <int64_t>expo[k]
+    kk = <double>(k_total - 1023 * LANES * <int64_t>renorms)
+    return (kk * 6.93147180369123816490e-01 + log_f64(p)) + kk * 1.9082149292705877000e-10
 
 
 cdef inline void _sum16(double* acc, const floating* l, Py_ssize_t m) noexcept nogil:
