@@ -18,20 +18,9 @@ import argparse
 import functools
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
-
-
-def median_time(call, repeats):
-    call()  # warm up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+from targets import median_time  # this folder is on sys.path when run as a script
 
 
 def interleaved(calls, repeats):

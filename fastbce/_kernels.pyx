@@ -67,19 +67,11 @@ cdef extern from *:
     #else
     #define FB_HAVE_FMA 0
     #endif
-    #if defined(__AVX512F__)
-    #define FB_TARGET "avx512"
-    #elif defined(__AVX2__)
-    #define FB_TARGET "avx2"
-    #else
-    #define FB_TARGET "baseline"
-    #endif
     """
     int fb_cpu_level() nogil
     void fb_prefetch(const void* p) nogil
     int FB_HAVE_FMA
     const char* FB_COMPILER
-    const char* FB_TARGET
 
 
 cdef enum:
@@ -98,7 +90,6 @@ BLOCK_SIZE = BLOCK
 PARALLEL_THRESHOLD = PARALLEL_MIN
 HAVE_OPENMP = bool(FASTBCE_HAVE_OPENMP)
 COMPILER = FB_COMPILER.decode()
-TARGET = FB_TARGET.decode()
 
 cdef float ONES_F32[CHUNK]
 cdef double ONES_F64[CHUNK]
@@ -480,6 +471,27 @@ ctypedef fused gradmode:
     NoGrad
 
 
+cdef inline void _multiply_lanes(const double* qbuf, double* prod, uint64_t* expo,
+                                 Py_ssize_t* renorms) noexcept nogil:
+    """Multiply a chunk's CHUNK factors into the 16 product lanes: on local copies (kept in
+    registers), four factors a lane at a time (each >= 2^-144, so their product and the
+    running one, in [1, 2), stay normal), then the exponents out."""
+    cdef double p[LANES]
+    cdef uint64_t e[LANES]
+    cdef Py_ssize_t c, k, j
+    memcpy(p, prod, sizeof(p))
+    memcpy(e, expo, sizeof(e))
+    for c in range(CHUNK // (4 * LANES)):
+        for k in range(LANES):
+            j = 4 * LANES * c + k
+            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES])
+                           * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
+        _renorm(p, e)
+    renorms[0] += CHUNK // (4 * LANES)
+    memcpy(prod, p, sizeof(p))
+    memcpy(expo, e, sizeof(e))
+
+
 cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssize_t m,
                                    double* prod, uint64_t* expo, Py_ssize_t* renorms,
                                    double* extra, uint32_t* bad, floating* g, floating hi,
@@ -489,13 +501,11 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     but g (which the per-element path rewrites), if the chunk must take the per-element path
     instead."""
     cdef double qbuf[CHUNK]
-    cdef double p[LANES]
-    cdef uint64_t e[LANES]
     cdef uint16_t outside[CHUNK]
     cdef Py_ssize_t nout
     cdef uint32_t s32 = 0, ok32
     cdef uint64_t s64 = 0, h64 = 0, ok64
-    cdef Py_ssize_t j, c, k
+    cdef Py_ssize_t j, c
     for j in range(m):
         # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
         if floating is float:
@@ -514,19 +524,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         # an input out of range among them) sends the chunk to the per-element path;
         # float64 takes such elements one by one below
         return 1
-    # on local copies, four factors a lane at a time (each >= 2^-144, so their product and
-    # the running one, in [1, 2), stay normal), then the exponents out
-    memcpy(p, prod, sizeof(p))
-    memcpy(e, expo, sizeof(e))
-    for c in range(CHUNK // (4 * LANES)):
-        for k in range(LANES):
-            j = 4 * LANES * c + k
-            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES])
-                           * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
-        _renorm(p, e)
-    renorms[0] += CHUNK // (4 * LANES)
-    memcpy(prod, p, sizeof(p))
-    memcpy(expo, e, sizeof(e))
+    _multiply_lanes(qbuf, prod, expo, renorms)
     if s64:
         # float64 elements outside the path (their factor is exactly 1; every factor taken
         # is below 1 in size), listed first so that only they get a per-element loss
@@ -555,11 +553,9 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
     the gradient outputs (which the per-element path rewrites), otherwise."""
     cdef double qbuf[CHUNK]
     cdef double lbuf[CHUNK]
-    cdef double p[LANES]
-    cdef uint64_t e64[LANES]
     cdef uint32_t s32 = 0
     cdef float e
-    cdef Py_ssize_t j, c, k
+    cdef Py_ssize_t j
     for j in range(CHUNK):
         e = exp_neg_f32(u2f(f2u(x[j]) | <uint32_t>0x80000000))
         s32 |= (e < <float>9.5367431640625e-07) | (e != e) | out_of_unit_f32(t[j])
@@ -569,20 +565,8 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
             g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j]), hi, lo)
     if s32:
         return 1
-    memcpy(p, prod, sizeof(p))
-    memcpy(e64, expo, sizeof(e64))
-    for c in range(CHUNK // (4 * LANES)):
-        for k in range(LANES):
-            j = 4 * LANES * c + k
-            p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES])
-                           * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
-        _renorm(p, e64)
-    renorms[0] += CHUNK // (4 * LANES)
-    memcpy(prod, p, sizeof(p))
-    memcpy(expo, e64, sizeof(e64))
-    for c in range(CHUNK // LANES):
-        for k in range(LANES):
-            acc[k] += lbuf[c * LANES + k]
+    _multiply_lanes(qbuf, prod, expo, renorms)
+    _sum16(acc, lbuf, CHUNK)
     return 0
 
 
@@ -1069,8 +1053,8 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
             if _overlap(outs[i], ins[k]):
                 scratch[i] = malloc(bx.view.len)
                 if scratch[i] == NULL:
-                    for k in range(3):
-                        free(scratch[k])
+                    free(scratch[0])
+                    free(scratch[1])
                     raise MemoryError()
                 break
     jb.loss = scratch[0] if scratch[0] != NULL else dest[0]
