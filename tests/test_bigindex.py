@@ -36,7 +36,8 @@ def _prob_ref(x, t):
     """float64 per-element loss and gradient (reduction="sum") of float32 inputs (README)."""
     x = x.astype(np.float64)
     t = t.astype(np.float64)
-    loss = -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log1p(-x), -100))
+    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 as in PyTorch
+        loss = -(t * np.maximum(np.log(x), -100) + (1 - t) * np.maximum(np.log1p(-x), -100))
     grad = (x - t) / np.maximum(x * (1 - x), EPS32)
     return loss, grad
 
@@ -49,7 +50,7 @@ def _logit_loss_ref(z, t):
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    """(x, t, reference sums): read-only float32 memmaps of N elements."""
+    """(x, t, reference sums, directory): read-only float32 memmaps of N elements."""
     where = tmp_path_factory.mktemp("bigindex")
     need = 3 * 4 * N + 2**30  # x, t, one output, and room to spare
     if shutil.disk_usage(where).free < need:
@@ -79,6 +80,8 @@ def big(tmp_path_factory):
     t = np.memmap(where / "t.f32", dtype=np.float32, mode="r", shape=(N,))
     ref = {"prob": math.fsum(prob_sums), "logit": math.fsum(logit_sums), "tail": tail_sum}
     yield x, t, ref, where
+    del x, t
+    shutil.rmtree(where, ignore_errors=True)  # pytest keeps its last temporary directories
 
 
 # Every element loss is >= 0, so the sum's relative error is at most the largest element's
