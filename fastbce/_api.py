@@ -30,6 +30,8 @@ _COMMON = """
         on the calling thread. The result is bit-identical for every thread count.
 """
 
+_COMMON_NO_REDUCTION = _COMMON[:_COMMON.index("    reduction :")] + _COMMON[_COMMON.index("    label_smoothing :"):]
+
 _RAISES = """
     Raises
     ------
@@ -205,8 +207,15 @@ binary_cross_entropy_with_logits_grad_hess.__doc__ = f"""Per-element first and s
     objectives (XGBoost, LightGBM) and Newton solvers need::
 {_LOGIT_FORMULAS}
 
-    Same parameters as ``binary_cross_entropy_with_logits`` (no reduction: always
-    per element); ``grad_out`` and ``hess_out`` are optional input-shaped buffers.
+    Parameters are those of ``binary_cross_entropy_with_logits`` except ``reduction``
+    (there is none: the derivatives are per element) and ``out``:
+{_COMMON_NO_REDUCTION}{_LOGITS}
+    grad_out, hess_out : ndarray, optional
+        Input-shaped buffers of the result dtype for the gradient and the hessian.
+
+    Returns
+    -------
+    (grad, hess), two arrays of ``input``'s shape
 {_RAISES}"""
 
 
@@ -229,9 +238,14 @@ class _Criterion:
         }
 
     def __repr__(self):
-        w = "None" if self.weight is None else "array"
-        return (f"{type(self).__name__}(weight={w}, reduction={self.reduction!r}, "
-                f"label_smoothing={self.label_smoothing})")
+        def show(value):
+            return "None" if value is None else f"<{type(value).__name__}>"
+
+        extra = "".join(f", {k}={show(v)}" for k, v in self._extra.items())
+        threads = "" if self.num_threads is None else f", num_threads={self.num_threads}"
+        return (f"{type(self).__name__}(weight={show(self.weight)}, "
+                f"reduction={self.reduction!r}{extra}, "
+                f"label_smoothing={self.label_smoothing}{threads})")
 
 
 class BCELoss(_Criterion):

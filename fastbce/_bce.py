@@ -171,7 +171,18 @@ def compute(
     ``loss_out``) and an input-shaped array for "none".
 
     Written for small calls too: plain arrays and default arguments cost only the checks
-    that find them plain (the per-call overhead at N = 100 is a benchmark row)."""
+    that find them plain (the per-call overhead at N = 100 is a benchmark row).
+
+    A Fortran-ordered input is computed in its memory order (as the C-ordered transpose of
+    everything), so its outputs are Fortran-ordered, as ``np.empty_like`` would make them."""
+    if type(input) is np.ndarray and input.ndim > 1 and input.flags.f_contiguous \
+            and not input.flags.c_contiguous:
+        done = _fortran(
+            logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
+            want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
+        )
+        if done is not None:
+            return done
     red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
     if red is None:
         check_reduction(reduction)
@@ -277,6 +288,64 @@ def compute(
         grad = gbuf if gfill is None and cdt is rdt else _finish(gbuf, gfill, rdt)
     if want_hess:
         hess = hbuf if hfill is None and cdt is rdt else _finish(hbuf, hfill, rdt)
+    return loss, grad, hess
+
+
+def _as_array_or_none(value):
+    try:
+        return value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _fortran(logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
+             want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out):
+    """``compute`` on the transposes: a Fortran-ordered input becomes a C-ordered one.
+
+    Returns None, and the caller goes the ordinary way (which reports any error in the
+    caller's own shapes), unless every argument fits the input's shape."""
+    shape = input.shape
+    nd = len(shape)
+    t = _as_array_or_none(target)
+    if t is None or t.shape != shape:
+        return None
+    ops = []
+    for value in (weight, pos_weight):
+        if value is None:
+            ops.append(None)
+            continue
+        arr = _as_array_or_none(value)
+        if arr is None or arr.ndim > nd or arr.dtype.kind not in "biuf":
+            return None
+        try:
+            if np.broadcast_shapes(arr.shape, shape) != shape:
+                return None
+        except ValueError:
+            return None
+        ops.append(arr.reshape((1,) * (nd - arr.ndim) + arr.shape).T)
+    if want_grad and not (type(grad_output) is float or type(grad_output) is int):
+        g = _as_array_or_none(grad_output)
+        if g is None or (g.ndim and g.shape != shape):
+            return None
+        grad_output = g.T
+    outs = []
+    for i, value in enumerate((loss_out, grad_out, hess_out)):
+        if value is not None and isinstance(value, np.ndarray) and value.shape == shape:
+            value = value.T
+        elif value is not None and not (
+                i == 0 and reduction != "none" and isinstance(value, np.ndarray) and value.ndim == 0):
+            return None
+        outs.append(value)
+    loss, grad, hess = compute(
+        logits, input.T, t.T, ops[0], reduction, ops[1], label_smoothing, num_threads,
+        want_loss, want_grad, want_hess, grad_output, *outs,
+    )
+    if loss is not None and loss.ndim:
+        loss = loss_out if loss_out is not None else loss.T
+    if grad is not None:
+        grad = grad_out if grad_out is not None else grad.T
+    if hess is not None:
+        hess = hess_out if hess_out is not None else hess.T
     return loss, grad, hess
 
 
