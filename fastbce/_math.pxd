@@ -413,7 +413,9 @@ cdef inline float prob_loss_exact_f32(float x, float t) noexcept nogil:
     cdef float err = (<float>1.0 - w) - x
     cdef float a = t * log_raw_f32(x, <float>0.0)
     cdef float b = (t - <float>1.0) * log_raw_f32(w, err)
-    return (b if t != <float>1.0 else <float>0.0) - (a if t != <float>0.0 else <float>0.0)
+    # (+ 0 turns the -0 of a perfect prediction into +0)
+    return ((b if t != <float>1.0 else <float>0.0) - (a if t != <float>0.0 else <float>0.0)
+            + <float>0.0)
 
 
 cdef inline double prob_loss_exact_f64(double x, double t) noexcept nogil:
@@ -422,7 +424,7 @@ cdef inline double prob_loss_exact_f64(double x, double t) noexcept nogil:
     cdef double err = (1.0 - w) - x
     cdef double a = t * log_raw_f64(x, 0.0)
     cdef double b = (t - 1.0) * log_raw_f64(w, err)
-    return (b if t != 1.0 else 0.0) - (a if t != 0.0 else 0.0)
+    return ((b if t != 1.0 else 0.0) - (a if t != 0.0 else 0.0)) + 0.0
 
 
 cdef inline float prob_grad_exact_f32(float x, float t) noexcept nogil:
