@@ -362,13 +362,16 @@ sigmoid_focal_loss_grad_hess.__doc__ = f"""Per-element first and second derivati
 {_RAISES}"""
 
 
+_ABSENT = object()  # a criterion without label smoothing (the focal loss has none)
+
+
 class _Criterion:
     """Shared plumbing of the criterion classes: stored options, checked once."""
 
     def __init__(self, weight, reduction, num_threads, label_smoothing, **extra):
         self.weight = weight
         self.reduction = check_reduction(reduction)
-        self.label_smoothing = (None if label_smoothing is None
+        self.label_smoothing = (label_smoothing if label_smoothing is _ABSENT
                                 else check_label_smoothing(label_smoothing))
         if num_threads is not None:
             resolve_num_threads(num_threads)
@@ -378,7 +381,7 @@ class _Criterion:
     def _kwargs(self):
         kw = {"weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads,
               **self._extra}
-        if self.label_smoothing is not None:
+        if self.label_smoothing is not _ABSENT:
             kw["label_smoothing"] = self.label_smoothing
         return kw
 
@@ -389,7 +392,8 @@ class _Criterion:
             return f"<{type(value).__name__}>"
 
         extra = "".join(f", {k}={show(v)}" for k, v in self._extra.items())
-        smooth = "" if self.label_smoothing is None else f", label_smoothing={self.label_smoothing}"
+        smooth = ("" if self.label_smoothing is _ABSENT
+                  else f", label_smoothing={self.label_smoothing}")
         threads = "" if self.num_threads is None else f", num_threads={self.num_threads}"
         return (f"{type(self).__name__}(weight={show(self.weight)}, "
                 f"reduction={self.reduction!r}{extra}{smooth}{threads})")
@@ -498,7 +502,7 @@ class SigmoidFocalLoss(_Criterion):
     def __init__(self, alpha=0.25, gamma=2.0, reduction="none", *, weight=None,
                  num_threads=None):
         alpha, gamma = check_focal(alpha, gamma)
-        super().__init__(weight, reduction, num_threads, None, alpha=alpha, gamma=gamma)
+        super().__init__(weight, reduction, num_threads, _ABSENT, alpha=alpha, gamma=gamma)
 
     @property
     def alpha(self):

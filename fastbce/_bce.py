@@ -253,10 +253,10 @@ def compute(
     if clamp_log is not True and clamp_log is not False:
         raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
     masks = None
-    if isinstance(input, np.ma.MaskedArray):
+    if type(input) is not np.ndarray and isinstance(input, np.ma.MaskedArray):
         masks = []
         input = _unmask(input, "input", masks)
-    if isinstance(target, np.ma.MaskedArray):
+    if type(target) is not np.ndarray and isinstance(target, np.ma.MaskedArray):
         masks = [] if masks is None else masks
         target = _unmask(target, "target", masks)
 
@@ -292,7 +292,9 @@ def compute(
         w, w_layout = _broadcast_operand(weight, "weight", shape, n, cdt)
     if pos_weight is not None:
         pw, pw_layout = _broadcast_operand(pos_weight, "pos_weight", shape, n, cdt)
-    mask, m_layout = _where_mask(where, shape, n)
+    mask = m_layout = None
+    if where is not None:
+        mask, m_layout = _where_mask(where, shape, n)
     if masks:  # masked arrays: where=~mask, with any explicit where
         full = np.logical_and.reduce(
             [np.broadcast_to(mk, shape) for mk in masks]
@@ -306,9 +308,9 @@ def compute(
     den_kind = 0
     if red == 3 and w is not None:
         den_kind = 2
-    elif red in (1, 3) and mask is not None:
+    elif mask is not None and (red == 1 or red == 3):
         den_kind = 1
-    den = float(n)
+    den = n
 
     # upstream gradient: a scalar, or per element for "none"
     g, gvec = 1.0, None
@@ -331,7 +333,7 @@ def compute(
             False, logits, 0.0, nthreads, True, False, -1.0, 0.0, den_kind, True,
         )
         den = wsum if den_kind == 2 else float(cnt)
-    if red in (1, 3) and want_grad:
+    if (red == 1 or red == 3) and want_grad:
         g = g / den if den else float("nan")
 
     # outputs
@@ -367,6 +369,11 @@ def compute(
             gamma, den_kind,
         )
         den = wsum if den_kind == 2 else float(cnt)
+    elif mask is None and clamp_log and focal is None:
+        total = kernels.run(
+            x, t, w, w_layout, pw, pw_layout, None, None, lbuf, gbuf, hbuf, gvec, g,
+            want_loss and red != 0, logits, label_smoothing, nthreads,
+        )
     else:
         total = kernels.run(
             x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,

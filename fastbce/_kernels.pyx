@@ -365,45 +365,31 @@ cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, float
     return b32 | <uint32_t>b64
 
 
-cdef inline uint32_t _prob_exact(const floating* x, const floating* t, floating* l,
-                                 floating* g, Py_ssize_t m, bint want_l, bint want_g,
-                                 floating hi, floating lo) noexcept nogil:
-    """clamp_log=False: the unclamped loss and gradient (see _math.pxd)."""
+cdef uint32_t _prob_exact(const floating* x, const floating* t, floating* l, floating* g,
+                         Py_ssize_t m, floating hi, floating lo) noexcept nogil:
+    """clamp_log=False: the unclamped loss and (scaled) gradient, both (see _math.pxd)."""
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
-    if want_l:
-        for j in range(m):
-            l[j] = _pexact_loss(x[j], t[j])
-    if want_g:
-        for j in range(m):
-            g[j] = _scaled(_pexact_grad(x[j], t[j]), hi, lo)
+        l[j] = _pexact_loss(x[j], t[j])
+        g[j] = _scaled(_pexact_grad(x[j], t[j]), hi, lo)
     return b32 | <uint32_t>b64
 
 
-cdef inline uint32_t _focal_loop(const floating* x, const floating* t, floating* l,
-                                 floating* g, floating* h, Py_ssize_t m, bint want_l,
-                                 bint want_g, floating alpha, floating gamma) noexcept nogil:
-    """The focal loss into l and/or its gradient and hessian into g and h (unscaled)."""
+cdef uint32_t _focal_loop(const floating* x, const floating* t, floating* l, floating* g,
+                          floating* h, Py_ssize_t m, floating alpha,
+                          floating gamma) noexcept nogil:
+    """The focal loss into l, its gradient and hessian into g and h (unscaled)."""
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
-    cdef floating gj, hj
     cdef Py_ssize_t j
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
         b64 |= _flags_logit64(x[j], t[j])
-    if want_l and want_g:
-        for j in range(m):
-            l[j] = _focal(x[j], t[j], alpha, gamma, &g[j], &h[j])
-    elif want_l:
-        for j in range(m):
-            l[j] = _focal(x[j], t[j], alpha, gamma, &gj, &hj)
-    else:
-        for j in range(m):
-            _focal(x[j], t[j], alpha, gamma, &g[j], &h[j])
+        l[j] = _focal(x[j], t[j], alpha, gamma, &g[j], &h[j])
     return b32 | <uint32_t>b64
 
 
@@ -713,7 +699,7 @@ cdef struct Job:
     int den_only              # only the denominators: x and t are not read
 
 
-cdef inline void _mask_chunk(const floating* x, const floating* t, floating* xo, floating* to,
+cdef void _mask_chunk(const floating* x, const floating* t, floating* xo, floating* to,
                              floating* w, const uint8_t* mk, bint have_w, floating safe,
                              Py_ssize_t m) noexcept nogil:
     """where=: a skipped element's x and t become a valid pair (safe, 0), so that it is not
@@ -736,7 +722,7 @@ cdef inline void _mask_weights(floating* w, const uint8_t* mk, bint have_w,
             w[j] = 1 if mk[j] else 0
 
 
-cdef inline void _zero_skipped(floating* out, const uint8_t* mk, Py_ssize_t m) noexcept nogil:
+cdef void _zero_skipped(floating* out, const uint8_t* mk, Py_ssize_t m) noexcept nogil:
     """Exact zeros where where= is False (a weight 0 times an infinite or NaN grad_output
     would not give one)."""
     cdef Py_ssize_t j
@@ -752,7 +738,7 @@ cdef inline int64_t _count(const uint8_t* mk, Py_ssize_t m) noexcept nogil:
     return c
 
 
-cdef inline void _den_chunk(const Job* jb, floating* wbuf, const uint8_t* mbuf, Py_ssize_t m,
+cdef void _den_chunk(const Job* jb, floating* wbuf, const uint8_t* mbuf, Py_ssize_t m,
                             Py_ssize_t mv, double* accw, int64_t* cnt) noexcept nogil:
     """The denominators' share of one chunk (wbuf: its effective weights)."""
     cdef Py_ssize_t j
@@ -833,8 +819,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef floating ghi = 1, glo = 0
     # with where=, the elements are weighted by 0 or 1 (times the weight)
     cdef bint unweighted = jb.w == NULL and jb.mask == NULL
-    cdef bint plain = not jb.focal and jb.clamp
-    if jb.grad != NULL and unweighted and jb.gvec == NULL and not jb.focal:
+    if jb.grad != NULL and unweighted and jb.gvec == NULL:
         if floating is double:
             gin = True
             ghi = jb.g
@@ -853,15 +838,11 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef floating* gd
     cdef floating* hd
     cdef int skip = 0, backoff = 0
-    if jb.den_only:
-        flags[0] = 0
-        _den_block(jb, lo, hi, wsum, cnt, xs)
-        return 0.0
     # logits without pos_weight take a product path of their own (float32)
     cdef bint lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
-                          and jb.loss == NULL and unweighted and jb.hess == NULL and plain)
+                          and jb.loss == NULL and unweighted and jb.hess == NULL)
     cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and unweighted
-                         and jb.ls == 0.0 and plain)
+                         and jb.ls == 0.0)
     cdef Cursor wc, pwc, mc
     cdef const uint8_t* mk = NULL
     cdef const floating* ts = <const floating*>jb.t
@@ -958,7 +939,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # look in 32 chunks).
         # (the product path looks at the targets itself)
         hard = looked = False
-        if (jb.logits and not lproduct) or (floating is double and not product) or not plain:
+        if (jb.logits and not lproduct) or (floating is double and not product):
             pass
         elif skip > 0:
             skip -= 1
@@ -987,11 +968,6 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 backoff = 2 * backoff + 1 if backoff < 31 else 31
         if summed:
             pass
-        elif jb.focal:
-            bad |= _focal_loop(x, t, ld, gd, hd, mv, want_loss, want_grad,
-                               <floating>jb.alpha, <floating>jb.gamma)
-        elif not jb.clamp:
-            bad |= _prob_exact(x, t, ld, gd, mv, want_loss, want_grad, ghi, glo)
         elif jb.logits:
             if want_loss and want_grad:
                 # local buffers only: with three outputs beside three inputs GCC would need
@@ -1057,6 +1033,118 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     return _fold16(acc) + extra
 
 
+cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                         uint32_t* flags, double* wsum, int64_t* cnt) noexcept nogil:
+    """_block for the losses it leaves out -- the focal loss and the unclamped probability
+    loss -- and for the denominators alone: a plainer loop (every result through local
+    buffers, no product paths), kept apart so that the compilers still inline all of
+    _block's math into it."""
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
+    cdef double acc[LANES]
+    cdef floating xbuf[CHUNK]
+    cdef floating tbuf[CHUNK]
+    cdef floating wbuf[CHUNK]
+    cdef floating lbuf[CHUNK]
+    cdef floating gbuf[CHUNK]
+    cdef floating hbuf[CHUNK]
+    cdef Cursor wc, mc
+    cdef const floating* x
+    cdef const floating* t
+    cdef const floating* w = NULL
+    cdef const floating* gv = NULL
+    cdef floating* out
+    cdef floating a = <floating>(1.0 - jb.ls)
+    cdef floating b = <floating>(0.5 * jb.ls)
+    cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef uint32_t bad = 0
+    if jb.den_only:
+        flags[0] = 0
+        _den_block(jb, lo, hi, wsum, cnt, xs)
+        return 0.0
+    for k in range(LANES):
+        acc[k] = 0.0
+        accw[k] = 0.0
+    cnt[0] = 0
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        mv = (m + LANES - 1) // LANES * LANES
+        x = xs + c0
+        t = <const floating*>jb.t + c0
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+            w = wbuf
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
+                        <floating>(0.0 if jb.logits else 0.5), m)
+            x, t, w = xbuf, tbuf, wbuf
+        if jb.den:
+            _den_chunk(jb, wbuf, mbuf, m, mv, accw, cnt)
+        if jb.ls != 0.0:
+            for j in range(m):
+                bad |= _flags_target(t[j])
+                tbuf[j] = t[j] * a + b
+            t = tbuf
+        if jb.gvec != NULL:
+            gv = <const floating*>jb.gvec + c0
+        if mv != m:  # padded to whole vectors, as in _block
+            if x != &xbuf[0]:
+                memcpy(xbuf, x, m * sizeof(floating))
+            if t != &tbuf[0]:
+                memcpy(tbuf, t, m * sizeof(floating))
+            for j in range(m, mv):
+                xbuf[j] = 0
+                tbuf[j] = 0
+            x = xbuf
+            t = tbuf
+        if jb.focal:
+            bad |= _focal_loop(x, t, lbuf, gbuf, hbuf, mv, <floating>jb.alpha,
+                               <floating>jb.gamma)
+        else:
+            bad |= _prob_exact(x, t, lbuf, gbuf, mv, 1, 0)
+        if w != NULL:
+            for j in range(m):
+                lbuf[j] = lbuf[j] * w[j]
+        if jb.loss != NULL:
+            memcpy(<floating*>jb.loss + c0, lbuf, m * sizeof(floating))
+        if jb.want_sum:
+            for j in range(m, mv):
+                lbuf[j] = 0
+            _sum16(acc, lbuf, mv)
+        if jb.grad != NULL:
+            _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+        if jb.hess != NULL:
+            out = <floating*>jb.hess + c0
+            if w != NULL:
+                for j in range(m):
+                    out[j] = hbuf[j] * w[j]
+            else:
+                memcpy(out, hbuf, m * sizeof(floating))
+        if jb.mask != NULL:
+            if jb.grad != NULL:
+                _zero_skipped(<floating*>jb.grad + c0, mbuf, m)
+            if jb.hess != NULL:
+                _zero_skipped(<floating*>jb.hess + c0, mbuf, m)
+    flags[0] = bad
+    wsum[0] = _fold16(accw)
+    return _fold16(acc)
+
+
+cdef inline double _any_block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                              uint32_t* flags, double* wsum, int64_t* cnt) noexcept nogil:
+    if jb.focal or not jb.clamp or jb.den_only:
+        return _block_other(jb, xs, lo, hi, flags, wsum, cnt)
+    return _block(jb, xs, lo, hi, flags, wsum, cnt)
+
+
 cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
                  int64_t* cnt) except? -1.0:
     """All blocks, in parallel when worth it; the loss sum in block order (and the
@@ -1081,7 +1169,7 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
         nthreads = <int>nblocks
     if nblocks == 1:
         with nogil:
-            total = _block(jb, xs, 0, n, &bad, wsum, cnt)
+            total = _any_block(jb, xs, 0, n, &bad, wsum, cnt)
     else:
         partial = <double*>malloc(nblocks * 2 * sizeof(double))
         pc = <int64_t*>malloc(nblocks * sizeof(int64_t))
@@ -1095,12 +1183,12 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
         with nogil:
             if nthreads > 1:
                 for b in prange(nblocks, schedule="static", num_threads=nthreads):
-                    partial[b] = _block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b],
-                                        &pw[b], &pc[b])
+                    partial[b] = _any_block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK),
+                                            &flags[b], &pw[b], &pc[b])
             else:
                 for b in range(nblocks):
-                    partial[b] = _block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b],
-                                        &pw[b], &pc[b])
+                    partial[b] = _any_block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK),
+                                            &flags[b], &pw[b], &pc[b])
             for b in range(nblocks):
                 total += partial[b]
                 bad |= flags[b]
