@@ -253,12 +253,6 @@ def compute(
     if clamp_log is not True and clamp_log is not False:
         raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
     masks = None
-    if type(input) is not np.ndarray and isinstance(input, np.ma.MaskedArray):
-        masks = []
-        input = _unmask(input, "input", masks)
-    if type(target) is not np.ndarray and isinstance(target, np.ma.MaskedArray):
-        masks = [] if masks is None else masks
-        target = _unmask(target, "target", masks)
 
     # input and target: no copy for C-contiguous native float32/float64 arrays
     if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
@@ -266,6 +260,9 @@ def compute(
         x = input
         cdt = rdt = input.dtype
     else:
+        if isinstance(input, np.ma.MaskedArray):
+            masks = []
+            input = _unmask(input, "input", masks)
         a = as_real_array(input, "input")
         cdt = _F32 if (a.dtype.kind == "f" and a.dtype.itemsize <= 4) else _F64
         rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
@@ -274,6 +271,9 @@ def compute(
     if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous:
         t = target
     else:
+        if isinstance(target, np.ma.MaskedArray):
+            masks = [] if masks is None else masks
+            target = _unmask(target, "target", masks)
         t = _cast(as_real_array(target, "target"), cdt)
     if t.shape != shape:
         raise ValueError(
@@ -293,24 +293,25 @@ def compute(
     if pos_weight is not None:
         pw, pw_layout = _broadcast_operand(pos_weight, "pos_weight", shape, n, cdt)
     mask = m_layout = None
-    if where is not None:
-        mask, m_layout = _where_mask(where, shape, n)
-    if masks:  # masked arrays: where=~mask, with any explicit where
-        full = np.logical_and.reduce(
-            [np.broadcast_to(mk, shape) for mk in masks]
-            + ([] if mask is None else [np.broadcast_to(np.asarray(where), shape)])
-        )
-        mask, m_layout = _where_mask(np.ascontiguousarray(full), shape, n)
-
-    # the denominator of "mean" and "weighted_mean": the kept elements' count or weight sum,
-    # from the pass itself, or for a gradient (scaled by it) from a first pass over the mask
-    # and weight alone
     den_kind = 0
-    if red == 3 and w is not None:
-        den_kind = 2
-    elif mask is not None and (red == 1 or red == 3):
-        den_kind = 1
     den = n
+    special = not (where is None and masks is None and clamp_log and focal is None)
+    if special or red == 3:
+        if where is not None:
+            mask, m_layout = _where_mask(where, shape, n)
+        if masks:  # masked arrays: where=~mask, with any explicit where
+            full = np.logical_and.reduce(
+                [np.broadcast_to(mk, shape) for mk in masks]
+                + ([] if mask is None else [np.broadcast_to(np.asarray(where), shape)])
+            )
+            mask, m_layout = _where_mask(np.ascontiguousarray(full), shape, n)
+        # the denominator of "mean" and "weighted_mean": the kept elements' count or weight
+        # sum, from the pass itself, or for a gradient (scaled by it) from a first pass over
+        # the mask and weight alone
+        if red == 3 and w is not None:
+            den_kind = 2
+        elif mask is not None and red & 1:
+            den_kind = 1
 
     # upstream gradient: a scalar, or per element for "none"
     g, gvec = 1.0, None
@@ -327,13 +328,13 @@ def compute(
             raise ValueError(f"grad_output shape {ga.shape} must equal input shape {shape}")
         else:
             gvec = _cast(ga, cdt)
-    if den_kind and want_grad:
-        _, wsum, cnt = kernels.run(
-            x, t, w, w_layout, None, None, mask, m_layout, None, None, None, None, 1.0,
-            False, logits, 0.0, nthreads, True, False, -1.0, 0.0, den_kind, True,
-        )
-        den = wsum if den_kind == 2 else float(cnt)
-    if (red == 1 or red == 3) and want_grad:
+    if want_grad and red & 1:  # "mean", "weighted_mean"
+        if den_kind:
+            _, wsum, cnt = kernels.run(
+                x, t, w, w_layout, None, None, mask, m_layout, None, None, None, None, 1.0,
+                False, logits, 0.0, nthreads, True, False, -1.0, 0.0, den_kind, True,
+            )
+            den = wsum if den_kind == 2 else cnt
         g = g / den if den else float("nan")
 
     # outputs
@@ -361,25 +362,22 @@ def compute(
         if want_hess:
             hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt)
 
-    alpha, gamma = (-1.0, 0.0) if focal is None else focal
-    if den_kind and not want_grad and want_loss and red != 0:
-        total, wsum, cnt = kernels.run(
-            x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,
-            True, logits, label_smoothing, nthreads, clamp_log, focal is not None, alpha,
-            gamma, den_kind,
-        )
-        den = wsum if den_kind == 2 else float(cnt)
-    elif mask is None and clamp_log and focal is None:
+    if not (special or den_kind):
         total = kernels.run(
             x, t, w, w_layout, pw, pw_layout, None, None, lbuf, gbuf, hbuf, gvec, g,
             want_loss and red != 0, logits, label_smoothing, nthreads,
         )
     else:
+        alpha, gamma = (-1.0, 0.0) if focal is None else focal
+        in_pass = den_kind if (want_loss and not want_grad and red & 1) else 0
         total = kernels.run(
             x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,
             want_loss and red != 0, logits, label_smoothing, nthreads, clamp_log,
-            focal is not None, alpha, gamma,
+            focal is not None, alpha, gamma, in_pass,
         )
+        if in_pass:
+            total, wsum, cnt = total
+            den = wsum if den_kind == 2 else cnt
 
     loss = grad = hess = None
     if want_loss:
