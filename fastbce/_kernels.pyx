@@ -366,8 +366,8 @@ cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, float
 
 
 cdef uint32_t _prob_exact(const floating* x, const floating* t, floating* l, floating* g,
-                         Py_ssize_t m, floating hi, floating lo) noexcept nogil:
-    """clamp_log=False: the unclamped loss and (scaled) gradient, both (see _math.pxd)."""
+                         Py_ssize_t m) noexcept nogil:
+    """clamp_log=False: the unclamped loss and gradient (unscaled), both (see _math.pxd)."""
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
@@ -375,7 +375,7 @@ cdef uint32_t _prob_exact(const floating* x, const floating* t, floating* l, flo
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
         l[j] = _pexact_loss(x[j], t[j])
-        g[j] = _scaled(_pexact_grad(x[j], t[j]), hi, lo)
+        g[j] = _pexact_grad(x[j], t[j])
     return b32 | <uint32_t>b64
 
 
@@ -1109,7 +1109,7 @@ cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ss
             bad |= _focal_loop(x, t, lbuf, gbuf, hbuf, mv, <floating>jb.alpha,
                                <floating>jb.gamma)
         else:
-            bad |= _prob_exact(x, t, lbuf, gbuf, mv, 1, 0)
+            bad |= _prob_exact(x, t, lbuf, gbuf, mv)
         if w != NULL:
             for j in range(m):
                 lbuf[j] = lbuf[j] * w[j]

@@ -449,10 +449,11 @@ cdef inline double prob_grad_exact_f64(double x, double t) noexcept nogil:
 #   grad = A u^g B,  B = (s - t) + k ce r,  k = g (1 - 2t),  r = s (1 - s) / u
 #   hess = A u^g (s (1 - s) + 2 k (s - t) r + k ce r (1 - 2s) + g (g - 1)(1 - 2t)^2 ce r^2)
 # (d u / dx = (1 - 2t) s (1 - s) and d r / dx = r (1 - 2s) - (1 - 2t) r^2). Everything is
-# written with e = exp(-|x|): u = D / (1 + e), D = tt e + (1 - tt), tt = t for x >= 0 and
-# 1 - t below; r = e / ((1 + e) D) lies in [0, 2]; u^g = exp(g (log D - log1p e)), with
+# written with e = exp(-|x|): u = D / (1 + e), D = t e + (1 - t) for x >= 0 and
+# (1 - t) e + t below; r = e / ((1 + e) D) lies in [0, 2]; u^g = exp(g (log D - log1p e)), with
 # u^0 = 1 (0^0 included, as torch's pow). No term overflows for any finite x: ce <= |x| +
-# ln 2, r <= 2, u^g <= 1. D = 0 (tt = 1, e = 0) is the limit r = 1 / (1 + e).
+# ln 2, r <= 2, u^g <= 1. D = 0 (a 0/1 target on the right side, e = 0) is the limit
+# r = 1 / (1 + e).
 
 cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* grad,
                             float* hess) noexcept nogil:
@@ -466,8 +467,10 @@ cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* g
     cdef float oms = e * q if pos else q
     cdef float ce = ((<float>1.0 - t) * x if pos else -(t * x)) + sp
     cdef float dce = (<float>1.0 - t) - oms if pos else s - t
-    cdef float tt = t if pos else <float>1.0 - t
-    cdef float d = fb_fmaf(tt, e, <float>1.0 - tt)
+    cdef float omt1 = <float>1.0 - t
+    # D = tt e + (1 - tt), tt = t (x >= 0) or 1 - t, with 1 - tt never formed (it would
+    # round away the low bits of a small t)
+    cdef float d = fb_fmaf(t, e, omt1) if pos else fb_fmaf(omt1, e, t)
     cdef float lu = log_raw_f32(d, <float>0.0) - sp
     cdef float ug = exp_neg_f32(gamma * lu) if gamma != <float>0.0 else <float>1.0
     cdef float r = (e * q) / d if d > <float>0.0 else q
@@ -494,8 +497,8 @@ cdef inline double focal_f64(double x, double t, double alpha, double gamma, dou
     cdef double oms = e * q if pos else q
     cdef double ce = ((1.0 - t) * x if pos else -(t * x)) + sp
     cdef double dce = (1.0 - t) - oms if pos else s - t
-    cdef double tt = t if pos else 1.0 - t
-    cdef double d = fb_fma(tt, e, 1.0 - tt)
+    cdef double omt1 = 1.0 - t
+    cdef double d = fb_fma(t, e, omt1) if pos else fb_fma(omt1, e, t)
     cdef double lu = log_raw_f64(d, 0.0) - sp
     cdef double ug = exp_neg_f64(gamma * lu) if gamma != 0.0 else 1.0
     cdef double r = (e * q) / d if d > 0.0 else q
