@@ -29,12 +29,20 @@ from typing import Callable
 import numpy as np
 
 from .formulas import (
+    FOCAL_ALPHA,
+    FOCAL_GAMMA,
     NUMEXPR_LOSS,
+    numpy_focal_loss_and_grad,
     numpy_logits_grad_hess,
     numpy_logits_loss_and_grad,
     numpy_loss,
     numpy_loss_and_grad,
+    numpy_masked_loss_and_grad,
+    numpy_weighted_loss_and_grad,
+    torch_focal,
     torch_grad_hess,
+    torch_masked_loss,
+    torch_weighted_mean,
 )
 from .peers import (
     FASTBCE_NONE,
@@ -91,10 +99,24 @@ def _logits(rng, n, dtype):
     return {"x": x, "t": rng.integers(0, 2, n).astype(dtype)}
 
 
+def _soft_half_missing(rng, n, dtype):
+    """Soft targets, half of them missing (NaN) and masked out by ``keep``."""
+    arrays = _soft(rng, n, dtype)
+    keep = rng.random(n) < 0.5
+    arrays["t"] = np.where(keep, arrays["t"], np.nan).astype(dtype)
+    return {**arrays, "keep": keep}
+
+
+def _soft_weighted(rng, n, dtype):
+    return {**_soft(rng, n, dtype), "w": rng.uniform(0.0, 1.0, n).astype(dtype)}
+
+
 # soft targets and 0/1 labels share the stream, hence the same x
 SOFT = Inputs("probabilities, soft targets", _soft)
 LABELS = Inputs("probabilities, 0/1 targets", _labels)
 LOGITS = Inputs("logits, 0/1 targets", _logits, stream=(1,))
+HALF_MISSING = Inputs("probabilities, soft targets, half missing", _soft_half_missing)
+WEIGHTED = Inputs("probabilities, soft targets, weights", _soft_weighted)
 
 
 # --------------------------------------------------------------------------- cases
@@ -176,6 +198,35 @@ CASES = (
             sklearn_call("gradient_hessian", ("gradient_out", "hessian_out")),
         ),
         checked=(1, "mean hessian"),
+    ),
+    Case(
+        "fwd+grad, half missing",
+        HALF_MISSING,
+        (
+            fastbce_call("binary_cross_entropy_and_grad", array_kwargs=(("where", "keep"),)),
+            torch_autograd(torch_masked_loss, args=("x", "t", "keep")),
+            numpy_call(numpy_masked_loss_and_grad, args=("x", "t", "keep")),
+        ),
+    ),
+    Case(
+        "fwd+grad, weighted_mean",
+        WEIGHTED,
+        (
+            fastbce_call("binary_cross_entropy_and_grad", args=("x", "t", "w"),
+                         reduction="weighted_mean"),
+            torch_autograd(torch_weighted_mean, args=("x", "t", "w")),
+            numpy_call(numpy_weighted_loss_and_grad, args=("x", "t", "w")),
+        ),
+    ),
+    Case(
+        "focal fwd+grad",
+        LOGITS,
+        (
+            fastbce_call("sigmoid_focal_loss_and_grad", alpha=FOCAL_ALPHA, gamma=FOCAL_GAMMA,
+                         reduction="mean"),
+            torch_autograd(torch_focal),
+            numpy_call(numpy_focal_loss_and_grad),
+        ),
     ),
 )
 

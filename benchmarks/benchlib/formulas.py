@@ -44,6 +44,69 @@ def torch_grad_hess(torch, x, t):
     return s - t, s * (1 - s)
 
 
+def numpy_masked_loss_and_grad(x, t, keep):
+    """A mean over the kept elements, as NumPy users write it: the missing labels filled,
+    then the loss multiplied by the mask."""
+    count = keep.sum()
+    tf = np.where(keep, t, 0)
+    log_x = np.maximum(np.log(x), LOG_CLAMP)
+    log_1mx = np.maximum(np.log1p(-x), LOG_CLAMP)
+    loss = -((tf * log_x + (1 - tf) * log_1mx) * keep).sum() / count
+    grad = (x - tf) / np.maximum(x * (1 - x), GRAD_EPS) * keep / count
+    return loss, grad
+
+
+def torch_masked_loss(torch, x, t, keep):
+    """The torch idiom for missing labels: per-element loss times the mask, over the count."""
+    tf = torch.where(keep, t, torch.zeros_like(t))
+    per = torch.nn.functional.binary_cross_entropy(x, tf, reduction="none")
+    return (per * keep).sum() / keep.sum()
+
+
+def numpy_weighted_loss_and_grad(x, t, w):
+    log_x = np.maximum(np.log(x), LOG_CLAMP)
+    log_1mx = np.maximum(np.log1p(-x), LOG_CLAMP)
+    wsum = w.sum()
+    loss = -(w * (t * log_x + (1 - t) * log_1mx)).sum() / wsum
+    return loss, w * (x - t) / np.maximum(x * (1 - x), GRAD_EPS) / wsum
+
+
+def torch_weighted_mean(torch, x, t, w):
+    per = torch.nn.functional.binary_cross_entropy(x, t, w, reduction="sum")
+    return per / w.sum()
+
+
+FOCAL_ALPHA, FOCAL_GAMMA = 0.25, 2.0
+
+
+def torch_focal(torch, x, t):
+    """torchvision.ops.sigmoid_focal_loss (its own code when installed, else its formula),
+    reduced by the mean."""
+    try:
+        from torchvision.ops import sigmoid_focal_loss
+    except ImportError:
+        p = torch.sigmoid(x)
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(x, t, reduction="none")
+        p_t = p * t + (1 - p) * (1 - t)
+        loss = ce * ((1 - p_t) ** FOCAL_GAMMA)
+        loss = (FOCAL_ALPHA * t + (1 - FOCAL_ALPHA) * (1 - t)) * loss
+        return loss.mean()
+    return sigmoid_focal_loss(x, t, FOCAL_ALPHA, FOCAL_GAMMA, reduction="mean")
+
+
+def numpy_focal_loss_and_grad(x, t):
+    """The focal loss and its analytic gradient, written plainly in NumPy."""
+    e = np.exp(-np.abs(x))
+    s = numpy_sigmoid(x, e)
+    ce = np.maximum(x, 0) - x * t + np.log1p(e)
+    u = t * (1 - s) + (1 - t) * s
+    a = FOCAL_ALPHA * t + (1 - FOCAL_ALPHA) * (1 - t)
+    ug = u**FOCAL_GAMMA
+    loss = (a * ce * ug).mean()
+    grad = a * ug * ((s - t) + FOCAL_GAMMA * (1 - 2 * t) * ce * s * (1 - s) / u) / x.size
+    return loss, grad
+
+
 NUMEXPR_LOSS = (
     "-(t * where(log(x) < -100, -100, log(x)) + (1 - t) * where(log1p(-x) < -100, -100, log1p(-x)))"
 )

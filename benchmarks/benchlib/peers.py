@@ -141,18 +141,21 @@ def _pick(arrays, names):
     return [getattr(arrays, name) for name in names]
 
 
-def fastbce_call(fn, label=FASTBCE, args=XT, outs=(), **kwargs):
+def fastbce_call(fn, label=FASTBCE, args=XT, outs=(), array_kwargs=(), **kwargs):
     """``fastbce.<fn>(*args, num_threads=..., **kwargs)``, each name in ``outs`` given a
-    preallocated array of x's shape and dtype."""
+    preallocated array of x's shape and dtype, and each ``(keyword, array name)`` of
+    ``array_kwargs`` one of the case's arrays (``where=`` its mask, say)."""
 
     def make(fastbce, arrays, cfg):
         buffers = {name: np.empty_like(arrays.x) for name in outs}
+        named = {key: getattr(arrays, name) for key, name in array_kwargs}
         return functools.partial(
             getattr(fastbce, fn),
             *_pick(arrays, args),
             num_threads=cfg.fastbce_threads,
             **kwargs,
             **buffers,
+            **named,
         )
 
     return Row("fastbce", label, make)
@@ -184,13 +187,18 @@ def torch_call(fn, label=TORCH, args=XT, **kwargs):
 
 
 def torch_autograd(fn, args=XT, **kwargs):
-    """``torch.nn.functional.<fn>`` forward and ``backward()``: (loss, input's gradient)."""
+    """``torch.nn.functional.<fn>`` (or ``fn(torch, *tensors)``) forward and ``backward()``:
+    (loss, input's gradient)."""
 
     def make(torch, arrays, cfg):
         first, *rest = _pick(arrays, args)
         leaf = torch.from_numpy(first).requires_grad_()
         others = [torch.from_numpy(a) for a in rest]
-        f = getattr(torch.nn.functional, fn)
+        f = (
+            getattr(torch.nn.functional, fn)
+            if isinstance(fn, str)
+            else functools.partial(fn, torch)
+        )
 
         def loss_and_grad():
             leaf.grad = None
