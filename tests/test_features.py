@@ -227,6 +227,7 @@ def test_weighted_mean_is_np_average_and_its_gradient(dtype, logits):
     ref_loss, ref_grad = ref_bce(x.astype(np.float64), t.astype(np.float64), w, True,
                                  "weighted_mean", logits)
     rt = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss, ref_loss, rtol=rt)
     np.testing.assert_allclose(grad, ref_grad, rtol=rt, atol=rt * np.abs(ref_grad).max())
     # without a weight it is the mean
     assert both(x, t, reduction="weighted_mean")[0] == both(x, t, reduction="mean")[0]
