@@ -50,7 +50,8 @@ def _cast(arr, dtype):
     if arr.dtype is dtype and arr.flags.c_contiguous:
         return arr
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.ascontiguousarray(arr, dtype=dtype)
+        # (np.asarray with order="C", not np.ascontiguousarray: that makes a 0-d array 1-d)
+        return np.asarray(arr, dtype=dtype, order="C")
 
 
 def check_reduction(reduction):
@@ -465,9 +466,12 @@ def _separate(a, a_name, b, b_name):
 
 def _finish(buf, fill, rdt):
     """What the caller gets for an input-shaped output."""
+    # (a float16 result may overflow to inf: silently, as every other overflow)
     if fill is not None:
-        np.copyto(fill, buf, casting="same_kind")
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.copyto(fill, buf, casting="same_kind")
         return fill
     if buf.dtype != rdt:
-        return buf.astype(rdt)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return buf.astype(rdt)
     return buf

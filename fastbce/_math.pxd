@@ -328,7 +328,7 @@ cdef inline double prob_grad_f64(double x, double t) noexcept nogil:
 # ------------------------------------------------------------------ logits
 #
 # With pw the positive-class weight (1 without pos_weight), a = pw t + (1 - t):
-#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t
+#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t = a
 #   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
 # softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x.
 # (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms that
@@ -338,7 +338,11 @@ cdef inline float logit_loss_f32(float x, float t, float pw) noexcept nogil:
     cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))  # exp(-|x|)
     cdef float v = <float>1.0 + e
     cdef float lin = (<float>1.0 - t) * x if x >= <float>0.0 else -(pw * (t * x))
-    cdef float lw = (pw - <float>1.0) * t + <float>1.0
+    # a right answer at an infinite logit: its limit 0, not 0 * inf
+    lin = lin if (t != <float>1.0) & (x >= <float>0.0) | (t != <float>0.0) & (x < <float>0.0) \
+        else <float>0.0
+    # pw t + (1 - t), never 1 + (pw - 1) t (which cancels for a small pw)
+    cdef float lw = pw * t + (<float>1.0 - t)
     return lin + lw * log_err_f32(v, (<float>1.0 - v) + e)
 
 
@@ -346,7 +350,8 @@ cdef inline double logit_loss_f64(double x, double t, double pw) noexcept nogil:
     cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
     cdef double v = 1.0 + e
     cdef double lin = (1.0 - t) * x if x >= 0.0 else -(pw * (t * x))
-    cdef double lw = (pw - 1.0) * t + 1.0
+    lin = lin if (t != 1.0) & (x >= 0.0) | (t != 0.0) & (x < 0.0) else 0.0
+    cdef double lw = pw * t + (1.0 - t)
     return lin + lw * log_err_f64(v, (1.0 - v) + e)
 
 
@@ -465,7 +470,8 @@ cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* g
     cdef bint pos = x >= <float>0.0
     cdef float s = q if pos else e * q
     cdef float oms = e * q if pos else q
-    cdef float ce = ((<float>1.0 - t) * x if pos else -(t * x)) + sp
+    cdef float ce = (((<float>1.0 - t) * x if pos else -(t * x))
+                     if (t != <float>1.0) & pos | (t != <float>0.0) & (not pos) else <float>0.0) + sp
     cdef float dce = (<float>1.0 - t) - oms if pos else s - t
     cdef float omt1 = <float>1.0 - t
     # D = tt e + (1 - tt), tt = t (x >= 0) or 1 - t, with 1 - tt never formed (it would
@@ -495,7 +501,8 @@ cdef inline double focal_f64(double x, double t, double alpha, double gamma, dou
     cdef bint pos = x >= 0.0
     cdef double s = q if pos else e * q
     cdef double oms = e * q if pos else q
-    cdef double ce = ((1.0 - t) * x if pos else -(t * x)) + sp
+    cdef double ce = (((1.0 - t) * x if pos else -(t * x))
+                      if (t != 1.0) & pos | (t != 0.0) & (not pos) else 0.0) + sp
     cdef double dce = (1.0 - t) - oms if pos else s - t
     cdef double omt1 = 1.0 - t
     cdef double d = fb_fma(t, e, omt1) if pos else fb_fma(omt1, e, t)
