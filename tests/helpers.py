@@ -29,3 +29,56 @@ def make(shape, dtype, seed=0, lo=0.0, hi=1.0):
 
 def assert_close(actual, expected, dtype):
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), **TOL[np.dtype(dtype).type])
+
+
+# ------------------------------------------------------------------ kernel modules and inputs
+
+
+def isas_under_test():
+    """The kernel modules a test should run: the one FASTBCE_ISA names when it names one
+    (CI runs the whole suite once per module), else every module this CPU runs."""
+    import os
+
+    import fastbce._config as config
+
+    chosen = os.environ.get("FASTBCE_ISA", "auto").strip().lower() or "auto"
+    return list(config.kernels_runnable) if chosen == "auto" else [config.kernels_name]
+
+
+class kernels_module:
+    """Context manager: the public functions run on kernel module ``name`` (the module that
+    ``fastbce._bce``, the single route to the kernels, calls) until exit."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        import importlib
+
+        import fastbce._bce as bce
+
+        assert hasattr(bce, "kernels"), "fastbce._bce no longer binds `kernels`: update the tests"
+        self.saved = bce.kernels
+        bce.kernels = importlib.import_module(f"fastbce._kernels_{self.name}")
+        return bce.kernels
+
+    def __exit__(self, *exc):
+        import fastbce._bce as bce
+
+        bce.kernels = self.saved
+        return False
+
+
+def fingerprint(a):
+    """What 'not modified' means for an argument: its type, dtype, shape, strides, flags and
+    the hash of its bytes (a masked array's mask too; anything else as its repr)."""
+    import hashlib
+
+    if not isinstance(a, np.ndarray):
+        return repr(a)
+    mask = None
+    if isinstance(a, np.ma.MaskedArray):
+        mask = hashlib.sha256(np.ma.getmaskarray(a).tobytes()).hexdigest()
+        a = a.data
+    return (type(a).__name__, a.dtype.str, a.shape, a.strides, a.flags.writeable, mask,
+            hashlib.sha256(a.tobytes()).hexdigest())
