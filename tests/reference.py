@@ -156,9 +156,9 @@ def assert_within(name, got, expected, tol, context=None):
     idx = tuple(bad[np.argmax([float(np.broadcast_to(err, tol.shape)[tuple(i)] /
                                      max(float(tol[tuple(i)]), 1e-300)) for i in bad[:1000]])])
     lines = [f"{name}: {len(bad)} element(s) out of tolerance; worst at {idx}:",
-             f"  got {float(np.broadcast_to(g, tol.shape)[idx])!r}, "
-             f"expected {float(np.broadcast_to(e, tol.shape)[idx])!r}, "
-             f"tolerance {float(tol[idx])!r}"]
+             (f"  got {float(np.broadcast_to(g, tol.shape)[idx])!r}, "
+              f"expected {float(np.broadcast_to(e, tol.shape)[idx])!r}, "
+              f"tolerance {float(tol[idx])!r}")]
     for key, value in (context or {}).items():
         if value is not None and np.ndim(value):
             value = np.broadcast_to(value, tol.shape)[idx]

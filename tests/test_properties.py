@@ -27,19 +27,17 @@ The hypothesis profile (``conftest.py``) is deterministic; FASTBCE_HYPOTHESIS=th
 draws thousands of random examples instead.
 """
 
+import contextlib
 import math
 
 import numpy as np
-import pytest
 import reference as ref
 from helpers import fingerprint, isas_under_test, kernels_module
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis import given
 from hypothesis.extra import numpy as hnp
 
 import fastbce
-from fastbce import _config
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 THRESHOLD = fastbce.show_config()["parallel_threshold"]
@@ -307,23 +305,23 @@ def run_fastbce(p):
     if p["via"] == "criterion":
         cls = fastbce.BCEWithLogitsLoss if logits else fastbce.BCELoss
         crit = cls(reduction=red, **common)
-        f_loss = lambda x, t, out: crit(x, t, out=out)  # noqa: E731
-        f_grad = lambda x, t, go, out: crit.grad(x, t, grad_output=go, out=out)  # noqa: E731
-        f_both = lambda x, t, lo, go: crit.loss_and_grad(x, t, loss_out=lo, grad_out=go)  # noqa: E731
-        f_gh = (lambda x, t, g, h: crit.grad_hess(x, t, grad_out=g, hess_out=h)) if logits else None  # noqa: E731
+        f_loss = lambda x, t, out: crit(x, t, out=out)
+        f_grad = lambda x, t, go, out: crit.grad(x, t, grad_output=go, out=out)
+        f_both = lambda x, t, lo, go: crit.loss_and_grad(x, t, loss_out=lo, grad_out=go)
+        f_gh = (lambda x, t, g, h: crit.grad_hess(x, t, grad_out=g, hess_out=h)) if logits else None
     else:
         L = fastbce.binary_cross_entropy_with_logits if logits else fastbce.binary_cross_entropy
         G = (fastbce.binary_cross_entropy_with_logits_grad if logits
              else fastbce.binary_cross_entropy_grad)
         B = (fastbce.binary_cross_entropy_with_logits_and_grad if logits
              else fastbce.binary_cross_entropy_and_grad)
-        f_loss = lambda x, t, out: L(x, t, reduction=red, out=out, **common)  # noqa: E731
-        f_grad = lambda x, t, go, out: G(x, t, reduction=red, grad_output=go, out=out, **common)  # noqa: E731
-        f_both = lambda x, t, lo, go: B(x, t, reduction=red, loss_out=lo, grad_out=go, **common)  # noqa: E731
+        f_loss = lambda x, t, out: L(x, t, reduction=red, out=out, **common)
+        f_grad = lambda x, t, go, out: G(x, t, reduction=red, grad_output=go, out=out, **common)
+        f_both = lambda x, t, lo, go: B(x, t, reduction=red, loss_out=lo, grad_out=go, **common)
         f_gh = None
         if logits:
             gh_kw = {k: v for k, v in common.items()}
-            f_gh = lambda x, t, g, h: fastbce.binary_cross_entropy_with_logits_grad_hess(  # noqa: E731
+            f_gh = lambda x, t, g, h: fastbce.binary_cross_entropy_with_logits_grad_hess(
                 x, t, grad_out=g, hess_out=h, **gh_kw)
 
     can_alias = x_call.dtype == rdt and rdt == cdt
@@ -351,7 +349,10 @@ def run_fastbce(p):
         return value
 
     lshape = shape if red == "none" else ()
-    with kernels_module(p["isa"]):
+    # float16 results beyond its range warn (BUG, test_regressions.py::
+    # test_float16_results_overflow_silently); the values are checked all the same
+    quiet = np.errstate(over="ignore") if p["storage"] == "float16" else contextlib.nullcontext()
+    with kernels_module(p["isa"]), quiet:
         res["loss"] = call("loss", f_loss, [("loss", lshape)])
         res["grad"] = call("grad", lambda x, t, go, out: f_grad(x, t, go, out),
                            [("grad", shape)], p["grad_output"])
@@ -501,8 +502,7 @@ def check_problem(p):
         if red == "none":
             assert isinstance(value, np.ndarray) and value.shape == shape
         else:
-            assert np.shape(value) == () and (isinstance(value, np.generic) or
-                                              isinstance(value, np.ndarray))
+            assert np.shape(value) == () and isinstance(value, (np.generic, np.ndarray))
         assert value.dtype == rdt
     arrays = [grad, fused_grad] + ([loss, fused_loss] if red == "none" else [])
     if p["logits"]:
@@ -542,13 +542,13 @@ def check_problem(p):
         ref.assert_within(f"{key} against torch", value, torch_value, torch_tol, ctx)
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(100))
 @given(problems(logits=False))
 def test_probabilities(problem):
     check_problem(problem)
 
 
-@settings(max_examples=examples(150))
+@settings(max_examples=examples(100))
 @given(problems(logits=True))
 def test_logits(problem):
     check_problem(problem)
