@@ -69,16 +69,31 @@ class kernels_module:
         return False
 
 
-def fingerprint(a):
-    """What 'not modified' means for an argument: its type, dtype, shape, strides, flags and
-    the hash of its bytes (a masked array's mask too; anything else as its repr)."""
-    import hashlib
+from fingerprint import fingerprint  # noqa: F401 (re-exported; torch-free module)
 
-    if not isinstance(a, np.ndarray):
-        return repr(a)
-    mask = None
-    if isinstance(a, np.ma.MaskedArray):
-        mask = hashlib.sha256(np.ma.getmaskarray(a).tobytes()).hexdigest()
-        a = a.data
-    return (type(a).__name__, a.dtype.str, a.shape, a.strides, a.flags.writeable, mask,
-            hashlib.sha256(a.tobytes()).hexdigest())
+
+class Child:
+    """A Python child process started now, its result (stdout, parsed as JSON) awaited later:
+    the slow subprocess tests start theirs when their module is imported, so that they run
+    beside the rest of the suite. Killed at exit if nobody waited for it."""
+
+    def __init__(self, code, *args, env=None):
+        import atexit
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        atexit.register(self._kill)
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def result(self, timeout=600):
+        import json
+
+        out, err = self.proc.communicate(timeout=timeout)
+        if self.proc.returncode != 0:
+            raise AssertionError(f"child failed ({self.proc.returncode}):\n{err[-4000:]}")
+        return json.loads(out)

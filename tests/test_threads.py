@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from helpers import make
+from helpers import Child, make
 from threadpoolctl import threadpool_limits
 
 import fastbce
@@ -252,18 +252,20 @@ print(json.dumps({"extra": during - before - workers, "seen": seen}))
 """
 
 
-def _pool(mode):
-    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=_PACKAGE_ROOT)
-    out = subprocess.run([sys.executable, "-c", POOL_PROBE, mode], env=env, capture_output=True,
-                         text=True, check=True, timeout=120)
-    import json
-
-    return json.loads(out.stdout)
-
-
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
 _LINUX = os.path.isdir("/proc/self/task")
 _OPENMP = fastbce.show_config()["openmp"]
+# each mode in a fresh process (OpenMP teams live as long as their threads); the first test
+# that asks starts them all at once, side by side
+_POOL_MODES = ["num_threads=1", "set_num_threads(1)", "limits-inside", "default", "limits-outside"]
+_POOLS = {}
+
+
+def _pool(mode):
+    if not _POOLS:
+        env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=_PACKAGE_ROOT)
+        _POOLS.update({m: Child(POOL_PROBE, m, env=env) for m in _POOL_MODES})
+    return _POOLS[mode].result(timeout=120)
 
 
 @pytest.mark.skipif(not (_LINUX and _OPENMP), reason="counts threads in /proc (Linux), OpenMP build")
