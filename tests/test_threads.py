@@ -48,7 +48,7 @@ def test_bit_identical_for_any_thread_count(dtype, reduction, weighted, targets)
     results = [
         fastbce.binary_cross_entropy_and_grad(x, t, w, reduction, num_threads=n)
         + (fastbce.binary_cross_entropy(x, t, w, reduction, num_threads=n),)
-        for n in (1, 2, 3, 4, 7, 16)
+        for n in (1, 2, 3, 7)
     ]
     first = results[0]
     for res in results[1:] + [fastbce.binary_cross_entropy_and_grad(x, t, w, reduction) + (first[2],)]:
