@@ -247,7 +247,59 @@ def cases():
     add("config", "set_num_threads(None)", F.set_num_threads, (None,), {}, ("ok", lambda r: None))
 
     _out_cases(add)
+    _focal_and_where_cases(add)
     return out
+
+
+FOCAL = {"loss": F.sigmoid_focal_loss, "grad": F.sigmoid_focal_loss_grad,
+         "both": F.sigmoid_focal_loss_and_grad, "gh": F.sigmoid_focal_loss_grad_hess}
+
+
+def _focal_and_where_cases(add):
+    """The focal loss's functions and criterion, and where= in every function."""
+    focal = [(fn.__name__, fn) for fn in FOCAL.values()]
+    crit = F.SigmoidFocalLoss(reduction="mean")
+    for method in ("__call__", "grad", "loss_and_grad", "grad_hess"):
+        fn = getattr(crit, method)
+        focal.append((f"SigmoidFocalLoss.{method}", fn))
+    for label, fn in focal:
+        for arg in ("input", "target") + (("weight",) if "." not in label else ()):
+            for vname, (make, exc) in NOT_ARRAYS.items():
+                if vname == "None" and arg == "weight":
+                    continue
+                kw = {"input": Z.copy(), "target": T.copy(), arg: make()}
+                add(arg, f"{label}:{vname}", fn, (), kw, ("raises", arg, exc))
+        kw = {"input": Z.copy(), "target": T.copy()}
+        add("input", f"{label}:nan", fn, (), dict(kw, input=np.where(Z > 7, np.nan, Z)),
+            ("raises", "input", ValueError))
+        add("target", f"{label}:1.5", fn, (), dict(kw, target=T + 0.5),
+            ("raises", "target", ValueError))
+        if "." not in label:
+            for name, value, exc in (("alpha", None, TypeError), ("alpha", "0.25", TypeError),
+                                     ("alpha", np.nan, ValueError), ("gamma", -1.0, ValueError),
+                                     ("gamma", np.inf, ValueError), ("gamma", [2.0], TypeError),
+                                     ("gamma", True, TypeError)):
+                add(name, f"{label}:{name}={value!r}", fn, (), dict(kw, **{name: value}),
+                    ("raises", name, exc))
+    for name, ctor, exc in (("gamma", {"gamma": -2.0}, ValueError),
+                            ("alpha", {"alpha": "a"}, TypeError),
+                            ("reduction", {"reduction": "avg"}, ValueError)):
+        add(name, f"SigmoidFocalLoss({ctor})", lambda ctor=ctor: F.SigmoidFocalLoss(**ctor),
+            (), {}, ("raises", name, exc))
+    # where=: any value that is not a boolean array broadcasting to the input
+    bad_where = {
+        "str": ("yes", TypeError), "float": (np.ones(SHAPE), TypeError),
+        "int": (np.ones(SHAPE, np.int64), TypeError), "ragged": ([[True], [True, False]], ValueError),
+        "shape": (np.ones(4, bool), ValueError), "dict": ({"a": True}, TypeError),
+        "complex": (np.ones(SHAPE, complex), TypeError),
+    }
+    every = [(fn.__name__, fn, False) for fn in PROB.values()]
+    every += [(fn.__name__, fn, True) for fn in LOGIT.values()]
+    every += [(fn.__name__, fn, True) for fn in FOCAL.values()]
+    for label, fn, logits in every:
+        for vname, (value, exc) in bad_where.items():
+            kw = dict(base(logits), where=value)
+            add("where", f"{label}:{vname}", fn, (), kw, ("raises", "where", exc))
 
 
 def _out_cases(add):

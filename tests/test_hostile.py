@@ -145,8 +145,6 @@ def test_a_crash_fails_its_case_and_the_rest_still_run(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ masked arrays
 
 
-@pytest.mark.xfail(strict=True, reason="where= pending: fastbce ignores a masked array's mask "
-                                       "(it will be where=~mask)")
 @pytest.mark.parametrize("logits", [False, True])
 def test_masked_elements_are_left_out(logits):
     x = np.ma.masked_array([0.2, 5.0 if not logits else np.nan, 0.7],

@@ -133,14 +133,10 @@ def test_no_overflow_warnings_leak():
     assert np.isinf(lw)
 
 
-# ------------------------------------------------------------------ open bugs (xfail, strict)
-# Found by the property and hostile tests (issue 13). Each fails today; when it passes, drop
-# its xfail and the flag named in its reason.
+# ------------------------------------------------------------------ found by the property and hostile tests
+# (issue 13); each failed before its fix.
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a 0-d operand that must be cast becomes shape (1,) "
-                   "(np.ascontiguousarray in _bce._cast); then also set "
-                   "test_properties.AVOID_0D_CAST_BUG = False")
 def test_zero_d_operands_that_need_a_cast_keep_their_shape():
     # a Python float with an int target, a float16 scalar, a big-endian scalar
     assert fastbce.binary_cross_entropy(0.25, 1, reduction="none").shape == ()
@@ -150,9 +146,6 @@ def test_zero_d_operands_that_need_a_cast_keep_their_shape():
     assert fastbce.binary_cross_entropy_with_logits(np.float32(0.5), 1.0) == pytest.approx(0.474077, rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the logits loss takes 1 + (pw - 1) t, which cancels "
-                   "for a small pos_weight (the gradient was fixed to pw t + (1 - t)); then also set "
-                   "test_properties.SMALL_POS_WEIGHT_LOSS_BUG = False")
 @pytest.mark.parametrize("pw", [1e-4, 1e-8, 1e-20])
 def test_logits_loss_with_small_pos_weight(dtype, pw):
     x = np.linspace(-5, 5, 41).astype(dtype)
@@ -164,8 +157,6 @@ def test_logits_loss_with_small_pos_weight(dtype, pw):
     np.testing.assert_allclose(loss, exact, rtol=8 * float(np.finfo(dtype).eps))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: float16 results that overflow to inf warn "
-                   "(NumPy's cast in _bce._finish), unlike every other overflow, which is silent")
 def test_float16_results_overflow_silently():
     x = np.array([0.0, 0.5], np.float16)
     t = np.array([1.0, 0.5], np.float16)
@@ -177,10 +168,6 @@ def test_float16_results_overflow_silently():
     assert grad[0] == -np.inf and out[0] == -np.inf
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a right answer at an infinite logit (x = inf, t = 1 "
-                   "or x = -inf, t = 0) has the loss NaN (0 * inf), not its limit 0; torch gives "
-                   "NaN too, but fastbce documents the limits; then also drop the target "
-                   "adjustment for infinite logits in test_properties.problems")
 @pytest.mark.parametrize("reduction", ["none", "sum"])
 def test_loss_of_a_right_infinite_logit_is_zero(dtype, reduction):
     x = np.array([np.inf, -np.inf], dtype)
