@@ -747,77 +747,116 @@ def _too_many(seen):
             "multiclass input")
 
 
-def _check_chunk(spec, y, p, w):
-    """The checks fastbce.metrics.log_loss makes, on one chunk (so an extreme value named
-    in a message is the chunk's)."""
-    if p.size:
-        lo, hi = p.min(), p.max()  # NaN propagates into both
-        if np.isnan(lo) or np.isnan(hi):
-            raise ValueError("Input contains NaN.")
-        if np.isinf(lo) or np.isinf(hi):
-            raise ValueError(f"Input contains infinity or a value too large for {p.dtype!r}.")
-        if hi > 1:
-            raise ValueError(f"y_prob contains values greater than 1: {hi}")
-        if lo < 0:
-            raise ValueError(f"y_prob contains values lower than 0: {lo}")
-    if w is not None and w.dtype.kind == "f" and w.size and not np.isfinite(w.sum()):
+def _check_probabilities(p):
+    """The checks fastbce.metrics.log_loss makes of y_pred, on one chunk (so an extreme
+    value named in a message is the chunk's); returns the chunk's (min, max)."""
+    lo, hi = p.min(), p.max()  # NaN propagates into both
+    if np.isnan(lo) or np.isnan(hi):
+        raise ValueError("Input contains NaN.")
+    if np.isinf(lo) or np.isinf(hi):
+        raise ValueError(f"Input contains infinity or a value too large for {p.dtype!r}.")
+    if hi > 1:
+        raise ValueError(f"y_prob contains values greater than 1: {hi}")
+    if lo < 0:
+        raise ValueError(f"y_prob contains values lower than 0: {lo}")
+    return lo, hi
+
+
+def _check_weights(w):
+    if w.dtype.kind == "f" and w.size and not np.isfinite(w.sum()):
         bad = "NaN" if np.isnan(w).any() else "infinity or a value too large"
         raise ValueError(f"Input sample_weight contains {bad}.")
-    if y.dtype.kind == "f" and y.size and np.isnan(y).any():
+
+
+def _no_nan_labels(y):
+    if y.dtype.kind == "f" and np.isnan(y).any():
         raise ValueError("Input y contains NaN.")
+
+
+def _chunk_labels(y):
+    """The distinct labels of a chunk, sorted, as Python objects (all of them, for the
+    message, when there are more than two). Numbers take two reductions and a count, not a
+    sort."""
+    if y.dtype.kind not in "biuf":
+        return _unique_labels(y)
+    if not y.size:
+        return []
+    lo, hi = y.min(), y.max()
+    if y.dtype.kind == "f" and (np.isnan(lo) or np.isnan(hi)):
+        raise ValueError("Input y contains NaN.")
+    if lo == hi:
+        return [lo.item()]
+    if np.count_nonzero((y == lo) | (y == hi)) == y.size:
+        return [lo.item(), hi.item()]
+    return _unique_labels(y)
 
 
 def _log_loss_task(spec, y, p, w):
     y, p = np.asarray(y), np.asarray(p)
     w = None if w is None else np.asarray(w)
-    _check_chunk(spec, y, p, w)
     dtype = spec.pdt
-    eps = np.finfo(dtype).eps
+    eps = dtype.type(np.finfo(dtype).eps)
+    inside = False  # all of y_pred in [eps, 1 - eps]: nothing to clip
+    if p.size:
+        lo, hi = _check_probabilities(p)
+        inside = lo >= eps and hi <= 1 - eps
+    if w is not None:
+        _check_weights(w)
     rows_off = False
     if spec.two_columns:
         if p.size:
             total = p[:, 0] + p[:, 1]
             rows_off = not np.all(np.abs(total - 1) <= 1e-8 + np.sqrt(eps))
-        q0 = np.clip(p[:, 0], eps, 1 - eps)
-        q1 = np.clip(p[:, 1], eps, 1 - eps)
+        q0, q1 = p[:, 0], p[:, 1]
+        if not inside:
+            q0, q1 = np.clip(q0, eps, 1 - eps), np.clip(q1, eps, 1 - eps)
     else:
-        q = np.clip(p.reshape(-1), eps, 1 - eps)
+        q = p.reshape(-1)
+        if not inside:
+            q = np.clip(q, eps, 1 - eps)
     kspec = _Spec(False, 0.0, spec.num_threads, _F32 if dtype.itemsize <= 4 else _F64, dtype,
                   ("sum",))
 
-    def summed(positive):
-        """The chunk's partial loss sum, ``positive`` (bool array or scalar) marking the
-        samples of the positive class."""
-        if spec.two_columns:  # -log of the probability of each sample's true class
-            qq = np.where(positive, q1, q0)
-            target = np.ones(qq.shape, dtype)
+    def summed(positive=None, every=None):
+        """The chunk's partial loss sum, the positive class being the label ``positive``;
+        or, without it, all samples positive (``every=True``) or none (``every=False``)."""
+        if positive is None:
+            if spec.two_columns:  # -log of the probability of each sample's true class
+                qq, target = (q1 if every else q0), np.ones(p.shape[:1], dtype)
+            else:
+                qq, target = q, np.full(q.shape, every, dtype)
+        elif spec.two_columns:
+            qq, target = np.where(y == positive, q1, q0), np.ones(p.shape[:1], dtype)
+        elif y.dtype == dtype and positive == 1 and seen_01:
+            qq, target = q, y  # already 0/1 in this dtype: read in place
         else:
-            qq = q
-            target = np.empty(q.shape, dtype)
-            target[...] = positive
+            qq, target = q, np.equal(y, positive, out=np.empty(y.shape, dtype=dtype))
         return _kernel_pass(kspec, qq, target, w, None, None, 1.0)[0]
 
     seen, both, one = None, _EMPTY, {}
     if spec.classes is not None:
         neg, pos = spec.classes
         try:
-            inside = np.count_nonzero((y == neg) | (y == pos)) == y.size
+            member = np.count_nonzero((y == neg) | (y == pos)) == y.size
         except TypeError:
-            inside = False
-        if not inside:
+            member = False
+        if not member:
+            _no_nan_labels(y)
             extra = set(_unique_labels(y)) - {neg, pos}
             raise ValueError(f"y_true contains values {extra} not belonging to the passed "
                              f"labels {spec.labels}.")
+        seen_01 = (neg, pos) == (0, 1)
         if y.size:
-            both = summed(y == pos)
+            both = summed(pos)
     else:
-        seen = _unique_labels(y)
+        seen = _chunk_labels(y)
         if len(seen) > 2:
             raise ValueError(_too_many(seen))
+        seen_01 = seen == [0, 1]
         if len(seen) == 2:
-            both = summed(y == seen[1])
+            both = summed(seen[1])
         elif len(seen) == 1:
-            one = {seen[0]: (summed(True), summed(False))}
+            one = {seen[0]: (summed(every=True), summed(every=False))}
     wsum, nonzero = _EMPTY, False
     if w is not None:
         wsum = _leaf(np.sum(w, dtype=_F64), w.size)

@@ -731,7 +731,7 @@ def test_on_the_cluster_log_loss(client):
             assert float(g) == pytest.approx(r, rel=1e-12, abs=0)
 
 
-@pytest.mark.parametrize("classes", [(False, True), (2, 7), ("ham", "spam")])
+@pytest.mark.parametrize("classes", [(False, True), (0.0, 1.0), (2, 7), ("ham", "spam")])
 def test_log_loss_labels(classes):
     y, p = log_loss_case(500, 4, classes=classes, sort=True)
     dp = da.from_array(p, chunks=64)
