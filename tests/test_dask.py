@@ -18,6 +18,7 @@ import sys
 import tempfile
 import warnings
 
+import cloudpickle
 import dask
 import dask.array as da
 import numpy as np
@@ -78,12 +79,16 @@ def client():
         else:
             os.environ["PYTHONPATH"] = saved
     c = Client(cluster, set_as_default=False)
+    # the workers cannot import this test module (under pytest's importlib mode it is
+    # "tests.test_dask", not importable from a worker), so its function travels by value
+    cloudpickle.register_pickle_by_value(sys.modules[_fastbce_file.__module__])
     try:
         files = c.run(_fastbce_file)
         assert len(files) == 2
         assert set(files.values()) == {_fastbce_file()}, files
         yield c
     finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[_fastbce_file.__module__])
         c.close()
         cluster.close()
 
