@@ -21,7 +21,8 @@ and read through memory maps, a chunk per task (``fastbce.dask.from_npy``): prob
 
 Each implementation's result is checked against fastbce's before timing. Times are medians
 of ``--repeats`` computations (after one warm-up that also brings the files into the page
-cache), the implementations interleaved round by round. Peak worker memory is sampled every
+cache), the implementations interleaved round by round; the fastest is shown beside the
+median (on a shared machine it is the least disturbed). Throughput is from the median. Peak worker memory is sampled every
 5 ms inside each worker process (``/proc/self/status``): ``RssAnon`` (private memory: what
 the computation allocates) and ``VmRSS`` (which also counts the mapped file pages read).
 
@@ -233,6 +234,7 @@ def main():
     except ImportError:
         have_dask_ml = False
 
+    load_at_start = os.getloadavg()
     folder = tempfile.mkdtemp(prefix="fastbce-dask-bench-", dir=args.dir)
     try:
         t0 = time.perf_counter()
@@ -282,6 +284,7 @@ def main():
                     entry = results[op][name]
                     entry["times_s"] = samples
                     entry["median_s"] = statistics.median(samples)
+                    entry["min_s"] = min(samples)
                     entry["melem_per_s"] = n / entry["median_s"] / 1e6
                     if peaks[name]:  # the largest over the processes and the runs
                         entry["memory_of"] = ("this process" if kind == "local"
@@ -305,6 +308,7 @@ def main():
         "n": n, "chunk": chunk, "chunks": -(-n // chunk), "dtype": "float32",
         "workers": args.workers, "threads_per_worker": args.threads_per_worker,
         "repeats": args.repeats, "cpu": cpu, "cpu_count": os.cpu_count(),
+        "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(), "python": platform.python_version(),
         "numpy": np.__version__, "dask": dask.__version__,
         "distributed": distributed.__version__, "fastbce": fastbce.__version__,
@@ -330,7 +334,7 @@ def print_table(meta, results):
           f"{meta['cpu']}, {meta['cpu_count']} CPUs; worker RssAnon: at start "
           f"{meta['idle_worker_rss_anon_bytes'] / mib:.0f} MiB, idle after the runs "
           f"{meta['worker_rss_anon_after_runs_bytes'] / mib:.0f} MiB")
-    print("| op | implementation | median | M elements/s | vs fastbce.dask | "
+    print("| op | implementation | median (fastest) | M elements/s | vs first row | "
           "peak RssAnon | peak VmRSS |")
     print("|---|---|---|---|---|---|---|")
     for op, impls in results.items():
@@ -341,7 +345,8 @@ def print_table(meta, results):
                 continue
             anon = e.get("peak_rss_anon_bytes")
             rss = e.get("peak_vmrss_bytes")
-            print(f"| {op} | {name} | {e['median_s'] * 1e3:.0f} ms | {e['melem_per_s']:.0f} | "
+            print(f"| {op} | {name} | {e['median_s'] * 1e3:.0f} ms ({e['min_s'] * 1e3:.0f} ms) | "
+                  f"{e['melem_per_s']:.0f} | "
                   f"{e['median_s'] / ours:.2f}x | "
                   f"{'–' if anon is None else f'{anon / mib:.0f} MiB'} | "
                   f"{'–' if rss is None else f'{rss / mib:.0f} MiB'} |")
