@@ -29,6 +29,10 @@ the computation allocates) and ``VmRSS`` (which also counts the mapped file page
     python benchmarks/dask_bench.py                        # 1e8 elements, 2 workers
     python benchmarks/dask_bench.py --quick                # smoke run: 1e6 elements
     python benchmarks/dask_bench.py --json benchmarks/reference/dask-xeon-avx512-2cores.json
+    python benchmarks/dask_bench.py --table-from RESULTS.json   # the table of a saved run
+
+dask-ml is not a dependency of any extra; with it installed (``pip install dask-ml``) its
+row is attempted.
 """
 
 import argparse
@@ -214,7 +218,14 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default="", help="write the results there")
     parser.add_argument("--quick", action="store_true", help="1e6 elements, 2 repeats")
+    parser.add_argument("--table-from", default="", metavar="JSON",
+                        help="only print the table of an earlier run's results")
     args = parser.parse_args()
+    if args.table_from:
+        with open(args.table_from) as f:
+            saved = json.load(f)
+        print_table(saved["meta"], saved["results"])
+        return
     if args.quick:
         args.n, args.chunk, args.repeats, args.chunk_sweep = 1e6, 2**17, 2, "2**15"
     n, chunk = int(args.n), int(args.chunk)
@@ -345,10 +356,11 @@ def print_table(meta, results):
                 continue
             anon = e.get("peak_rss_anon_bytes")
             rss = e.get("peak_vmrss_bytes")
+            where = " (this process)" if e.get("memory_of") == "this process" else ""
             print(f"| {op} | {name} | {e['median_s'] * 1e3:.0f} ms ({e['min_s'] * 1e3:.0f} ms) | "
                   f"{e['melem_per_s']:.0f} | "
                   f"{e['median_s'] / ours:.2f}x | "
-                  f"{'–' if anon is None else f'{anon / mib:.0f} MiB'} | "
+                  f"{'–' if anon is None else f'{anon / mib:.0f} MiB{where}'} | "
                   f"{'–' if rss is None else f'{rss / mib:.0f} MiB'} |")
 
 

@@ -649,6 +649,31 @@ def test_numpy_input_and_num_threads_none():
     assert got == fastbce.binary_cross_entropy(x, t)
 
 
+def test_each_task_runs_the_kernel_with_num_threads(monkeypatch):
+    # the thread count each chunk's kernel call gets (its last argument): 1 by default
+    from fastbce import _config
+
+    seen = []
+
+    class Recording:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def run(self, *args):
+            seen.append(args[-1])
+            return real.run(*args)
+
+    real = _config.kernels
+    monkeypatch.setattr(_config, "kernels", Recording())
+    x, t = probabilities(40_000)
+    dx = da.from_array(x, chunks=20_000)
+    for kwargs, expected in [({}, 1), ({"num_threads": 2}, 2),
+                             ({"num_threads": None}, _config.resolve_num_threads(None))]:
+        seen.clear()
+        fd.binary_cross_entropy_and_grad(dx, t, **kwargs)[0].compute(scheduler="threads")
+        assert seen == [expected, expected]
+
+
 # ---------------------------------------------------------------- memmapped .npy on disk
 
 
