@@ -108,7 +108,8 @@ def _check_reduction(reduction):
 # chunk totals so far (Shewchuk's expansion, what math.fsum keeps internally), ``special``
 # the sum of the non-finite ones (0.0 if none), ``count`` an element count. Adding in any
 # order or grouping gives the same expansion's value, so the result is rounded once, at
-# the end, and does not depend on the reduction tree.
+# the end, and does not depend on the reduction tree. (A total beyond float64's range, about
+# 1.8e308, becomes +-inf, or NaN if both signs overflow, and no longer keeps this promise.)
 
 
 def _grow(parts, x):
@@ -237,8 +238,9 @@ class _Spec(NamedTuple):
 
 
 def _kernel_pass(spec, x, t, w, pw, gvec, g):
-    """Run the kernels over one chunk: returns ``{name: result}`` for ``spec.outputs``
-    ("loss" per element, "grad", "hess" in the result dtype; "sum": the chunk's partial)."""
+    """Run the kernels over one chunk: returns a tuple with one item per name in
+    ``spec.outputs``: "loss" (per element), "grad" and "hess" as arrays of the result
+    dtype, "sum" as the chunk's partial (its float64 total and element count)."""
     cdt = spec.cdt
     x = _bce._cast(np.asarray(x), cdt)
     t = _bce._cast(np.asarray(t), cdt)
@@ -468,8 +470,8 @@ def _loss(p):
     return _reduced(p, _graph(p, ["sum"], 1.0), from_tuple=False)
 
 
-def _grad(p, extra=()):
-    return _graph(p, ["grad", *extra], _grad_scale(p))
+def _grad(p):
+    return _graph(p, ["grad"], _grad_scale(p))
 
 
 def _loss_and_grad(p):
