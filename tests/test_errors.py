@@ -227,10 +227,11 @@ def test_kernel_refuses_an_inconsistent_weight_layout():
     x = np.full(10, 0.5)
     w = np.ones(3)
     layout = (10, 1, [], [], [])
-    # run(x, t, w, w_layout, pw, pw_layout, loss, grad, hess, gvec, g, want_sum, logits, ls, nthreads)
+    # run(x, t, w, w_layout, pw, pw_layout, mask, mask_layout, loss, grad, hess, gvec, g, want_sum,
+    #     logits, ls, nthreads)
     with pytest.raises(ValueError, match="weight layout"):
-        kernels.run(x, x, w, layout, None, None, None, None, None, None, 1.0, True, False, 0.0, 1)
+        kernels.run(x, x, w, layout, None, None, None, None, None, None, None, None, 1.0, True, False, 0.0, 1)
     with pytest.raises(ValueError, match="weight layout"):
-        kernels.run(x, x, None, None, w, layout, None, None, None, None, 1.0, True, True, 0.0, 1)
+        kernels.run(x, x, None, None, w, layout, None, None, None, None, None, None, 1.0, True, True, 0.0, 1)
     with pytest.raises(ValueError, match="different dtypes or lengths"):
-        kernels.run(x, x[:5], None, None, None, None, None, None, None, None, 1.0, True, False, 0.0, 1)
+        kernels.run(x, x[:5], None, None, None, None, None, None, None, None, None, None, 1.0, True, False, 0.0, 1)
