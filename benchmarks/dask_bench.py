@@ -315,7 +315,16 @@ def main():
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    try:  # the source tree's commit, when run from a git checkout
+        import subprocess
+
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False, cwd=os.path.dirname(__file__),
+                                ).stdout.strip() or None
+    except OSError:
+        commit = None
     meta = {
+        "source_commit": commit,
         "n": n, "chunk": chunk, "chunks": -(-n // chunk), "dtype": "float32",
         "workers": args.workers, "threads_per_worker": args.threads_per_worker,
         "repeats": args.repeats, "cpu": cpu, "cpu_count": os.cpu_count(),

@@ -258,7 +258,7 @@ def _kernel_pass(spec, x, t, w, pw, gvec, g):
     hbuf = np.empty(shape, cdt) if "hess" in outs else None
     nthreads = _config.resolve_num_threads(spec.num_threads)
     total = _config.kernels.run(
-        x, t, wflat, wlay, pwflat, pwlay, lbuf, gbuf, hbuf, gvec, float(g),
+        x, t, wflat, wlay, pwflat, pwlay, None, None, lbuf, gbuf, hbuf, gvec, float(g),
         "sum" in outs, spec.logits, spec.label_smoothing, nthreads,
     )
     found = {"loss": lbuf, "grad": gbuf, "hess": hbuf}
