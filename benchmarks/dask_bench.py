@@ -31,8 +31,8 @@ the computation allocates) and ``VmRSS`` (which also counts the mapped file page
     python benchmarks/dask_bench.py --json benchmarks/reference/dask-xeon-avx512-2cores.json
     python benchmarks/dask_bench.py --table-from RESULTS.json   # the table of a saved run
 
-dask-ml is not a dependency of any extra; with it installed (``pip install dask-ml``) its
-row is attempted.
+Needs ``pip install ".[dask]"``. dask-ml is not a dependency of any extra; with it
+installed (``pip install dask-ml``) its row is attempted.
 """
 
 import argparse
