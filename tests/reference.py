@@ -56,8 +56,10 @@ def truth_logits(x, t, pw=None):
     pw = np.ones_like(x) if pw is None else np.broadcast_to(np.asarray(pw, LD), x.shape)
     with np.errstate(over="ignore", invalid="ignore"):
         sig, sig_neg, e = _sigmoid(x)
-        pos_term = pw * t * _softplus(-x)      # -pw t log sigmoid(x)
-        neg_term = (1 - t) * _softplus(x)      # -(1 - t) log sigmoid(-x)
+        # a term whose coefficient is 0 is 0, also where its softplus is infinite (the limit
+        # of a right answer at an infinite logit)
+        pos_term = np.where(pw * t == 0, 0, pw * t * _softplus(-x))   # -pw t log sigmoid(x)
+        neg_term = np.where(t == 1, 0, (1 - t) * _softplus(x))        # -(1 - t) log sigmoid(-x)
         a = pw * t + (1 - t)
         grad_pos, grad_neg = (1 - t) * sig, pw * t * sig_neg
         hess = a * (e / ((1 + e) * (1 + e)))
@@ -71,7 +73,8 @@ def truth_logits(x, t, pw=None):
             "hess_scale": np.abs(hess),
             # torch: (1 - t) x - lw log_sigmoid(x); (pw t + 1 - t) sigmoid(x) - pw t;
             # autograd's sigmoid'(x) = s (1 - s), where 1 - s cancels for large x
-            "loss_ref_scale": np.abs((1 - t) * x) + lw * _softplus(-x),
+            "loss_ref_scale": np.where(t == 1, 0, np.abs((1 - t) * x))
+            + np.where(x == -np.inf, np.abs(pos_term), lw * _softplus(-x)),
             "grad_ref_scale": lw * sig + np.abs(pw) * t,
             "hess_ref_scale": lw * sig,
             "softplus_neg": _softplus(-x),
