@@ -79,11 +79,22 @@ class Child:
 
     def __init__(self, code, *args, env=None):
         import atexit
+        import os
         import subprocess
         import sys
+        import tempfile
 
+        import fastbce
+
+        # the fastbce these tests imported (an installed package, or an in-place build),
+        # never a source tree without its compiled modules that the working directory
+        # would put first on sys.path
+        root = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
+        env = dict(os.environ if env is None else env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     cwd=tempfile.gettempdir(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
         atexit.register(self._kill)
 
     def _kill(self):
