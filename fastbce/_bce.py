@@ -47,10 +47,15 @@ def as_real_array(obj, name):
 def _cast(arr, dtype):
     """C-contiguous, native, of this dtype; a copy only when needed. Values beyond float32's
     range become inf silently, as in torch."""
-    if arr.dtype is dtype and arr.flags.c_contiguous:
+    flags = arr.flags
+    if arr.dtype is dtype and flags.c_contiguous and flags.aligned:
         return arr
     with np.errstate(over="ignore", invalid="ignore"):
-        # (np.asarray with order="C", not np.ascontiguousarray: that makes a 0-d array 1-d)
+        # (np.asarray with order="C", not np.ascontiguousarray: that makes a 0-d array 1-d;
+        # a misaligned array -- a view at an odd byte offset -- is copied: the kernels read
+        # whole, aligned elements)
+        if not flags.aligned:
+            return np.array(arr, dtype=dtype, order="C", copy=True)
         return np.asarray(arr, dtype=dtype, order="C")
 
 
@@ -206,7 +211,7 @@ def _target_buffer(out, name, shape, cdt, rdt):
     if out is None:
         return np.empty(shape, cdt), None
     check_out(out, shape, rdt, name)
-    if out.dtype == cdt and out.flags.c_contiguous:
+    if out.dtype == cdt and out.flags.c_contiguous and out.flags.aligned:
         return out, None
     return np.empty(shape, cdt), out
 
@@ -257,7 +262,7 @@ def compute(
 
     # input and target: no copy for C-contiguous native float32/float64 arrays
     if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
-            and input.flags.c_contiguous:
+            and input.flags.c_contiguous and input.flags.aligned:
         x = input
         cdt = rdt = input.dtype
     else:
@@ -269,7 +274,8 @@ def compute(
         rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
         x = _cast(a, cdt)
     shape = x.shape
-    if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous:
+    if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous \
+            and target.flags.aligned:
         t = target
     else:
         if isinstance(target, np.ma.MaskedArray):
