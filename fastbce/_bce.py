@@ -7,6 +7,8 @@ cannot avoid (a non-contiguous, non-native or non-float operand) and a scratch b
 ``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
 """
 
+import math
+
 import numpy as np
 
 from . import _config
@@ -76,7 +78,7 @@ def check_focal(alpha, gamma):
                 value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a real number, got {value!r}")
         value = float(value)
-        if not np.isfinite(value):
+        if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value!r}")
         values.append(value)
     if values[1] < 0:
@@ -98,6 +100,8 @@ def _where_mask(where, shape, n):
             raise ValueError(f"where could not be converted to a boolean array: {exc}") from None
     if wa.dtype != _BOOL:
         raise TypeError(f"where must be a boolean array (True: counted), got dtype {wa.dtype}")
+    if wa.shape == shape and shape:  # full-shape: read element for element
+        return np.ascontiguousarray(wa).reshape(-1), (max(n, 1), 1, [], [], [])
     try:
         fits = np.broadcast_shapes(wa.shape, shape) == shape
     except ValueError:
@@ -176,6 +180,8 @@ def _broadcast_operand(value, name, shape, n, cdt):
     if value is None:
         return None, None
     wa = as_real_array(value, name)
+    if wa.shape == shape:  # full-shape: read element for element
+        return _cast(wa, cdt).reshape(-1), (max(n, 1), 1, [], [], [])
     try:
         fits = np.broadcast_shapes(wa.shape, shape) == shape
     except ValueError:
