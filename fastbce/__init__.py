@@ -10,6 +10,7 @@ from . import _config  # noqa: F401  (chooses the kernel module at import)
 from ._api import (
     BCELoss,
     BCEWithLogitsLoss,
+    SigmoidFocalLoss,
     binary_cross_entropy,
     binary_cross_entropy_and_grad,
     binary_cross_entropy_grad,
@@ -17,12 +18,17 @@ from ._api import (
     binary_cross_entropy_with_logits_and_grad,
     binary_cross_entropy_with_logits_grad,
     binary_cross_entropy_with_logits_grad_hess,
+    sigmoid_focal_loss,
+    sigmoid_focal_loss_and_grad,
+    sigmoid_focal_loss_grad,
+    sigmoid_focal_loss_grad_hess,
 )
 from ._config import get_num_threads, set_num_threads, show_config
 
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "SigmoidFocalLoss",
     "binary_cross_entropy",
     "binary_cross_entropy_and_grad",
     "binary_cross_entropy_grad",
@@ -33,4 +39,8 @@ __all__ = [
     "get_num_threads",
     "set_num_threads",
     "show_config",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_and_grad",
+    "sigmoid_focal_loss_grad",
+    "sigmoid_focal_loss_grad_hess",
 ]

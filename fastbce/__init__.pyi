@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __version__: str
 
-Reduction: TypeAlias = Literal["none", "mean", "sum"]
+Reduction: TypeAlias = Literal["none", "mean", "sum", "weighted_mean"]
 Floating: TypeAlias = np.floating[Any]
 
 def binary_cross_entropy(
@@ -17,6 +17,8 @@ def binary_cross_entropy(
     reduction: Reduction = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> Floating | NDArray[Floating]: ...
@@ -27,6 +29,8 @@ def binary_cross_entropy_grad(
     reduction: Reduction = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
     grad_output: ArrayLike = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
@@ -38,6 +42,8 @@ def binary_cross_entropy_and_grad(
     reduction: Reduction = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -50,6 +56,7 @@ def binary_cross_entropy_with_logits(
     pos_weight: ArrayLike | None = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> Floating | NDArray[Floating]: ...
@@ -61,6 +68,7 @@ def binary_cross_entropy_with_logits_grad(
     pos_weight: ArrayLike | None = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
     grad_output: ArrayLike = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
@@ -73,6 +81,7 @@ def binary_cross_entropy_with_logits_and_grad(
     pos_weight: ArrayLike | None = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -84,6 +93,7 @@ def binary_cross_entropy_with_logits_grad_hess(
     pos_weight: ArrayLike | None = ...,
     *,
     label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
     num_threads: int | None = ...,
     grad_out: NDArray[Floating] | None = ...,
     hess_out: NDArray[Floating] | None = ...,
@@ -95,16 +105,27 @@ class _Criterion:
     label_smoothing: float
     num_threads: int | None
     def __call__(
-        self, input: ArrayLike, target: ArrayLike, *, out: NDArray[Floating] | None = ...
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        *,
+        where: ArrayLike | None = ...,
+        out: NDArray[Floating] | None = ...,
     ) -> Floating | NDArray[Floating]: ...
     def forward(
-        self, input: ArrayLike, target: ArrayLike, *, out: NDArray[Floating] | None = ...
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        *,
+        where: ArrayLike | None = ...,
+        out: NDArray[Floating] | None = ...,
     ) -> Floating | NDArray[Floating]: ...
     def grad(
         self,
         input: ArrayLike,
         target: ArrayLike,
         *,
+        where: ArrayLike | None = ...,
         grad_output: ArrayLike = ...,
         out: NDArray[Floating] | None = ...,
     ) -> NDArray[Floating]: ...
@@ -113,6 +134,7 @@ class _Criterion:
         input: ArrayLike,
         target: ArrayLike,
         *,
+        where: ArrayLike | None = ...,
         loss_out: NDArray[Floating] | None = ...,
         grad_out: NDArray[Floating] | None = ...,
     ) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
@@ -124,6 +146,7 @@ class BCELoss(_Criterion):
         reduction: Reduction = ...,
         *,
         label_smoothing: float = ...,
+        clamp_log: bool = ...,
         num_threads: int | None = ...,
     ) -> None: ...
 
@@ -144,6 +167,82 @@ class BCEWithLogitsLoss(_Criterion):
         input: ArrayLike,
         target: ArrayLike,
         *,
+        where: ArrayLike | None = ...,
+        grad_out: NDArray[Floating] | None = ...,
+        hess_out: NDArray[Floating] | None = ...,
+    ) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Reduction = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> Floating | NDArray[Floating]: ...
+def sigmoid_focal_loss_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Reduction = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    grad_output: ArrayLike = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Reduction = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
+def sigmoid_focal_loss_grad_hess(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+    hess_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+
+class SigmoidFocalLoss(_Criterion):
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def gamma(self) -> float: ...
+    def __init__(
+        self,
+        alpha: float = ...,
+        gamma: float = ...,
+        reduction: Reduction = ...,
+        *,
+        weight: ArrayLike | None = ...,
+        num_threads: int | None = ...,
+    ) -> None: ...
+    def grad_hess(
+        self,
+        input: ArrayLike,
+        target: ArrayLike,
+        *,
+        where: ArrayLike | None = ...,
         grad_out: NDArray[Floating] | None = ...,
         hess_out: NDArray[Floating] | None = ...,
     ) -> tuple[NDArray[Floating], NDArray[Floating]]: ...

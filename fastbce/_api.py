@@ -2,7 +2,7 @@
 
 Each function is one call of ``_bce.compute``, the single route to the kernel."""
 
-from ._bce import check_label_smoothing, check_reduction, compute
+from ._bce import check_focal, check_label_smoothing, check_reduction, compute
 from ._config import resolve_num_threads
 
 _COMMON = """
@@ -19,16 +19,34 @@ _COMMON = """
         Rescaling weight that broadcasts to ``input``'s shape (NumPy rules) without enlarging
         it: a scalar, per-column ``(C,)``, per-row ``(N, 1)``, full-shape, ... It is never
         expanded to an input-sized temporary.
-    reduction : {"mean", "sum", "none"}
-        "none" returns an array of ``input``'s shape; "mean" and "sum" return a NumPy scalar
-        (``mean`` of an empty input is NaN, ``sum`` is 0). Sums accumulate in float64.
+    reduction : {"mean", "sum", "none", "weighted_mean"}
+        "none" returns an array of ``input``'s shape; the others a NumPy scalar: "sum" the
+        sum, "mean" the sum over the number of counted elements (all but those ``where``
+        excludes), "weighted_mean" the sum over the counted elements' summed ``weight``
+        (``np.average``'s and scikit-learn's weighted mean; "mean" without a weight). A
+        mean over nothing (no element counted, or weights summing to 0) is NaN. Sums
+        accumulate in float64.
     label_smoothing : float in [0, 1), default 0
         Targets become ``t * (1 - label_smoothing) + label_smoothing / 2`` (Keras' rule).
+    where : array_like of bool, optional
+        Which elements count (NumPy's ``where=``, broadcast to ``input``'s shape without
+        enlarging it): where False an element has loss 0, gradient 0 (and hessian 0), is not
+        range-checked (a NaN target there, the usual missing label, is fine) and is not
+        counted by "mean". A ``numpy.ma.MaskedArray`` input or target adds ``~mask``.
     num_threads : int, optional
         Threads for this call. ``None`` uses ``fastbce.set_num_threads``'s value if set, else
         OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl limits). Small inputs always run
         on the calling thread. The result is bit-identical for every thread count.
 """
+
+_CLAMP = """    clamp_log : bool, default True
+        True: each log is clamped at -100 and the gradient's denominator at 1e-12, as in
+        PyTorch. False: the exact loss (+inf at a wrong saturated prediction, x = 0 with
+        t > 0 or x = 1 with t < 1; 0 log 0 counts 0) and the exact gradient
+        ``(1 - t) / (1 - x) - t / x`` (infinite there): a departure from PyTorch.
+"""
+
+_COMMON_NO_REDUCTION = _COMMON[:_COMMON.index("    reduction :")] + _COMMON[_COMMON.index("    label_smoothing :"):]
 
 _RAISES = """
     Raises
@@ -49,58 +67,98 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 
 
 def binary_cross_entropy(
-    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None, out=None
+    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
+    clamp_log=True, num_threads=None, out=None,
 ):
     return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
-                   True, False, False, loss_out=out)[0]
+                   True, False, False, loss_out=out, where=where, clamp_log=clamp_log)[0]
 
 
 def binary_cross_entropy_grad(
-    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, grad_output=1.0,
-    num_threads=None, out=None,
+    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
+    clamp_log=True, grad_output=1.0, num_threads=None, out=None,
 ):
     return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
-                   False, True, False, grad_output, grad_out=out)[1]
+                   False, True, False, grad_output, grad_out=out, where=where,
+                   clamp_log=clamp_log)[1]
 
 
 def binary_cross_entropy_and_grad(
-    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None,
-    loss_out=None, grad_out=None,
+    input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
+    clamp_log=True, num_threads=None, loss_out=None, grad_out=None,
 ):
     return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
-                   True, True, False, loss_out=loss_out, grad_out=grad_out)[:2]
+                   True, True, False, loss_out=loss_out, grad_out=grad_out, where=where,
+                   clamp_log=clamp_log)[:2]
 
 
 def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-    num_threads=None, out=None,
+    where=None, num_threads=None, out=None,
 ):
     return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
-                   num_threads, True, False, False, loss_out=out)[0]
+                   num_threads, True, False, False, loss_out=out, where=where)[0]
 
 
 def binary_cross_entropy_with_logits_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-    grad_output=1.0, num_threads=None, out=None,
+    where=None, grad_output=1.0, num_threads=None, out=None,
 ):
     return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
-                   num_threads, False, True, False, grad_output, grad_out=out)[1]
+                   num_threads, False, True, False, grad_output, grad_out=out, where=where)[1]
 
 
 def binary_cross_entropy_with_logits_and_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-    num_threads=None, loss_out=None, grad_out=None,
+    where=None, num_threads=None, loss_out=None, grad_out=None,
 ):
     return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
-                   num_threads, True, True, False, loss_out=loss_out, grad_out=grad_out)[:2]
+                   num_threads, True, True, False, loss_out=loss_out, grad_out=grad_out,
+                   where=where)[:2]
 
 
 def binary_cross_entropy_with_logits_grad_hess(
-    input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, num_threads=None,
-    grad_out=None, hess_out=None,
+    input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, where=None,
+    num_threads=None, grad_out=None, hess_out=None,
 ):
     return compute(True, input, target, weight, "none", pos_weight, label_smoothing,
-                   num_threads, False, True, True, grad_out=grad_out, hess_out=hess_out)[1:]
+                   num_threads, False, True, True, grad_out=grad_out, hess_out=hess_out,
+                   where=where)[1:]
+
+
+def sigmoid_focal_loss(
+    input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
+    num_threads=None, out=None,
+):
+    return compute(True, input, target, weight, reduction, None, 0.0, num_threads, True, False,
+                   False, loss_out=out, where=where, focal=check_focal(alpha, gamma))[0]
+
+
+def sigmoid_focal_loss_grad(
+    input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
+    grad_output=1.0, num_threads=None, out=None,
+):
+    return compute(True, input, target, weight, reduction, None, 0.0, num_threads, False, True,
+                   False, grad_output, grad_out=out, where=where,
+                   focal=check_focal(alpha, gamma))[1]
+
+
+def sigmoid_focal_loss_and_grad(
+    input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
+    num_threads=None, loss_out=None, grad_out=None,
+):
+    return compute(True, input, target, weight, reduction, None, 0.0, num_threads, True, True,
+                   False, loss_out=loss_out, grad_out=grad_out, where=where,
+                   focal=check_focal(alpha, gamma))[:2]
+
+
+def sigmoid_focal_loss_grad_hess(
+    input, target, alpha=0.25, gamma=2.0, *, weight=None, where=None, num_threads=None,
+    grad_out=None, hess_out=None,
+):
+    return compute(True, input, target, weight, "none", None, 0.0, num_threads, False, True,
+                   True, grad_out=grad_out, hess_out=hess_out, where=where,
+                   focal=check_focal(alpha, gamma))[1:]
 
 
 binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities and targets.
@@ -110,7 +168,7 @@ binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities an
         {_LOSS}
 
     then reduced.
-{_COMMON}
+{_COMMON}{_CLAMP}
     out : ndarray, optional
         Where to write the result: input's shape for "none", 0-d for "mean"/"sum"; dtype the
         result dtype. Returned when given.
@@ -129,7 +187,7 @@ binary_cross_entropy_grad.__doc__ = f"""Gradient of the binary cross entropy wit
     Elements can differ from torch's by an ulp or so (the scaling by ``grad_output`` and
     1/N rounds differently); they are at least as close to the exact value (tested: the
     largest float32 error over 200,000 elements is no larger than torch's).
-{_COMMON}
+{_COMMON}{_CLAMP}
     grad_output : float or array_like, default 1.0
         Upstream gradient ``g``: a scalar, or for ``reduction="none"`` also an array of
         ``input``'s shape.
@@ -148,7 +206,7 @@ binary_cross_entropy_and_grad.__doc__ = f"""Loss and its gradient in one pass ov
 
         {_LOSS}
         {_GRAD}
-{_COMMON}
+{_COMMON}{_CLAMP}
     loss_out, grad_out : ndarray, optional
         Buffers for the loss (as ``out`` in ``binary_cross_entropy``) and the gradient.
 
@@ -205,9 +263,106 @@ binary_cross_entropy_with_logits_grad_hess.__doc__ = f"""Per-element first and s
     objectives (XGBoost, LightGBM) and Newton solvers need::
 {_LOGIT_FORMULAS}
 
-    Same parameters as ``binary_cross_entropy_with_logits`` (no reduction: always
-    per element); ``grad_out`` and ``hess_out`` are optional input-shaped buffers.
+    Parameters are those of ``binary_cross_entropy_with_logits`` except ``reduction``
+    (there is none: the derivatives are per element) and ``out``:
+{_COMMON_NO_REDUCTION}{_LOGITS}
+    grad_out, hess_out : ndarray, optional
+        Input-shaped buffers of the result dtype for the gradient and the hessian.
+
+    Returns
+    -------
+    (grad, hess), two arrays of ``input``'s shape
 {_RAISES}"""
+
+
+_FOCAL = """
+    input : array_like
+        Logits, any shape (the dtype policy of the other functions).
+    target : array_like
+        Same shape as ``input``, values in [0, 1] (soft targets allowed).
+    alpha : float, default 0.25
+        Weight of the positive class: ``alpha_t = alpha t + (1 - alpha)(1 - t)``; a negative
+        alpha turns the term off (``alpha_t = 1``), as in torchvision.
+    gamma : float >= 0, default 2.0
+        Focusing exponent; ``gamma = 0`` gives ``alpha_t`` times the BCE on logits.
+    reduction : {"none", "mean", "sum", "weighted_mean"}, default "none"
+        As in the other functions (torchvision's default is "none").
+    weight : array_like, optional
+        Per-element rescaling broadcast to ``input``'s shape (a fastbce extension).
+    where : array_like of bool, optional
+        As in the other functions.
+    num_threads : int, optional
+        As in the other functions.
+"""
+
+_FOCAL_FORMULAS = """
+        p = sigmoid(x),  ce = BCE with logits(x, t),  p_t = p t + (1 - p)(1 - t)
+        loss = w * alpha_t * ce * (1 - p_t) ** gamma
+
+    exactly torchvision.ops.sigmoid_focal_loss's definition, evaluated without overflow or
+    cancellation for every finite logit (the derivation is in docs/design.md)."""
+
+sigmoid_focal_loss.__doc__ = f"""Focal loss on logits, like ``torchvision.ops.sigmoid_focal_loss``::
+{_FOCAL_FORMULAS}
+
+    Parameters
+    ----------{_FOCAL}
+    out : ndarray, optional
+        As in ``binary_cross_entropy``.
+
+    Returns
+    -------
+    numpy scalar or ndarray
+{_RAISES}"""
+
+sigmoid_focal_loss_grad.__doc__ = f"""Gradient of the focal loss with respect to the logits
+    (analytic: what torch's autograd gives for torchvision's formula), for the same
+    ``reduction`` (divided by the count for "mean")::
+{_FOCAL_FORMULAS}
+
+    Parameters
+    ----------{_FOCAL}
+    grad_output : float or array_like, default 1.0
+        As in ``binary_cross_entropy_grad``.
+    out : ndarray, optional
+        Input-shaped buffer for the gradient.
+
+    Returns
+    -------
+    ndarray of ``input``'s shape
+{_RAISES}"""
+
+sigmoid_focal_loss_and_grad.__doc__ = f"""Focal loss and its gradient in one pass::
+{_FOCAL_FORMULAS}
+
+    Parameters
+    ----------{_FOCAL}
+    loss_out, grad_out : ndarray, optional
+        As in ``binary_cross_entropy_and_grad``.
+
+    Returns
+    -------
+    (loss, grad)
+{_RAISES}"""
+
+sigmoid_focal_loss_grad_hess.__doc__ = f"""Per-element first and second derivatives of the
+    unreduced focal loss with respect to the logits, ``(grad, hess)``: a gradient-boosting
+    objective (XGBoost, LightGBM). The hessian is not always positive (the focal loss is
+    not convex in the logit for gamma > 0); clip it if your booster needs that::
+{_FOCAL_FORMULAS}
+
+    Parameters
+    ----------{_FOCAL.replace(_FOCAL[_FOCAL.index("    reduction :"):_FOCAL.index("    weight :")], "")}
+    grad_out, hess_out : ndarray, optional
+        Input-shaped buffers for the two results.
+
+    Returns
+    -------
+    (grad, hess), two arrays of ``input``'s shape
+{_RAISES}"""
+
+
+_ABSENT = object()  # a criterion without label smoothing (the focal loss has none)
 
 
 class _Criterion:
@@ -216,22 +371,32 @@ class _Criterion:
     def __init__(self, weight, reduction, num_threads, label_smoothing, **extra):
         self.weight = weight
         self.reduction = check_reduction(reduction)
-        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.label_smoothing = (label_smoothing if label_smoothing is _ABSENT
+                                else check_label_smoothing(label_smoothing))
         if num_threads is not None:
             resolve_num_threads(num_threads)
         self.num_threads = num_threads
         self._extra = extra
 
     def _kwargs(self):
-        return {
-            "weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads,
-            "label_smoothing": self.label_smoothing, **self._extra,
-        }
+        kw = {"weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads,
+              **self._extra}
+        if self.label_smoothing is not _ABSENT:
+            kw["label_smoothing"] = self.label_smoothing
+        return kw
 
     def __repr__(self):
-        w = "None" if self.weight is None else "array"
-        return (f"{type(self).__name__}(weight={w}, reduction={self.reduction!r}, "
-                f"label_smoothing={self.label_smoothing})")
+        def show(value):
+            if value is None or isinstance(value, (bool, int, float)):
+                return repr(value)
+            return f"<{type(value).__name__}>"
+
+        extra = "".join(f", {k}={show(v)}" for k, v in self._extra.items())
+        smooth = ("" if self.label_smoothing is _ABSENT
+                  else f", label_smoothing={self.label_smoothing}")
+        threads = "" if self.num_threads is None else f", num_threads={self.num_threads}"
+        return (f"{type(self).__name__}(weight={show(self.weight)}, "
+                f"reduction={self.reduction!r}{extra}{smooth}{threads})")
 
 
 class BCELoss(_Criterion):
@@ -241,30 +406,38 @@ class BCELoss(_Criterion):
     ----------
     weight : array_like, optional
         Rescaling weight that broadcasts to the input's shape.
-    reduction : {"mean", "sum", "none"}
+    reduction : {"mean", "sum", "none", "weighted_mean"}
     label_smoothing : float in [0, 1), default 0
+    clamp_log : bool, default True
+        False: the exact, unclamped loss and gradient (see ``binary_cross_entropy``).
     num_threads : int, optional
         Threads for every call of this criterion (``None``: the global default).
 
-    See ``fastbce.binary_cross_entropy`` for the formula, dtype policy and errors.
+    Each call takes ``where=`` (which elements count) for that batch. See
+    ``fastbce.binary_cross_entropy`` for the formula, dtype policy and errors.
     """
 
-    def __init__(self, weight=None, reduction="mean", *, label_smoothing=0.0, num_threads=None):
-        super().__init__(weight, reduction, num_threads, label_smoothing)
+    def __init__(self, weight=None, reduction="mean", *, label_smoothing=0.0, clamp_log=True,
+                 num_threads=None):
+        if clamp_log is not True and clamp_log is not False:
+            raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
+        extra = {} if clamp_log else {"clamp_log": False}
+        super().__init__(weight, reduction, num_threads, label_smoothing, **extra)
 
-    def __call__(self, input, target, *, out=None):
-        return binary_cross_entropy(input, target, out=out, **self._kwargs())
+    def __call__(self, input, target, *, where=None, out=None):
+        return binary_cross_entropy(input, target, where=where, out=out, **self._kwargs())
 
     forward = __call__
 
-    def grad(self, input, target, *, grad_output=1.0, out=None):
+    def grad(self, input, target, *, where=None, grad_output=1.0, out=None):
         """d(loss)/d(input); see ``fastbce.binary_cross_entropy_grad``."""
-        return binary_cross_entropy_grad(input, target, grad_output=grad_output, out=out, **self._kwargs())
+        return binary_cross_entropy_grad(input, target, where=where, grad_output=grad_output,
+                                         out=out, **self._kwargs())
 
-    def loss_and_grad(self, input, target, *, loss_out=None, grad_out=None):
+    def loss_and_grad(self, input, target, *, where=None, loss_out=None, grad_out=None):
         """(loss, grad) in one pass; see ``fastbce.binary_cross_entropy_and_grad``."""
         return binary_cross_entropy_and_grad(
-            input, target, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
+            input, target, where=where, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
         )
 
 
@@ -284,27 +457,81 @@ class BCEWithLogitsLoss(_Criterion):
     def pos_weight(self):
         return self._extra["pos_weight"]
 
-    def __call__(self, input, target, *, out=None):
-        return binary_cross_entropy_with_logits(input, target, out=out, **self._kwargs())
+    def __call__(self, input, target, *, where=None, out=None):
+        return binary_cross_entropy_with_logits(input, target, where=where, out=out,
+                                                **self._kwargs())
 
     forward = __call__
 
-    def grad(self, input, target, *, grad_output=1.0, out=None):
+    def grad(self, input, target, *, where=None, grad_output=1.0, out=None):
         """d(loss)/d(input); see ``fastbce.binary_cross_entropy_with_logits_grad``."""
         return binary_cross_entropy_with_logits_grad(
-            input, target, grad_output=grad_output, out=out, **self._kwargs()
+            input, target, where=where, grad_output=grad_output, out=out, **self._kwargs()
         )
 
-    def loss_and_grad(self, input, target, *, loss_out=None, grad_out=None):
+    def loss_and_grad(self, input, target, *, where=None, loss_out=None, grad_out=None):
         """(loss, grad) in one pass."""
         return binary_cross_entropy_with_logits_and_grad(
-            input, target, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
+            input, target, where=where, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
         )
 
-    def grad_hess(self, input, target, *, grad_out=None, hess_out=None):
+    def grad_hess(self, input, target, *, where=None, grad_out=None, hess_out=None):
         """Per-element (grad, hess) of the unreduced loss (the reduction does not apply)."""
         kw = self._kwargs()
         del kw["reduction"]
         return binary_cross_entropy_with_logits_grad_hess(
-            input, target, grad_out=grad_out, hess_out=hess_out, **kw
+            input, target, where=where, grad_out=grad_out, hess_out=hess_out, **kw
+        )
+
+
+class SigmoidFocalLoss(_Criterion):
+    """Criterion object for ``fastbce.sigmoid_focal_loss``: ``crit(input, target)`` is the
+    loss; ``.grad``, ``.loss_and_grad`` and ``.grad_hess`` give derivatives.
+
+    Parameters
+    ----------
+    alpha : float, default 0.25
+    gamma : float >= 0, default 2.0
+    reduction : {"none", "mean", "sum", "weighted_mean"}, default "none"
+    weight : array_like, optional
+    num_threads : int, optional
+
+    Each call takes ``where=`` for that batch. See ``fastbce.sigmoid_focal_loss``.
+    """
+
+    def __init__(self, alpha=0.25, gamma=2.0, reduction="none", *, weight=None,
+                 num_threads=None):
+        alpha, gamma = check_focal(alpha, gamma)
+        super().__init__(weight, reduction, num_threads, _ABSENT, alpha=alpha, gamma=gamma)
+
+    @property
+    def alpha(self):
+        return self._extra["alpha"]
+
+    @property
+    def gamma(self):
+        return self._extra["gamma"]
+
+    def __call__(self, input, target, *, where=None, out=None):
+        return sigmoid_focal_loss(input, target, where=where, out=out, **self._kwargs())
+
+    forward = __call__
+
+    def grad(self, input, target, *, where=None, grad_output=1.0, out=None):
+        """d(loss)/d(input); see ``fastbce.sigmoid_focal_loss_grad``."""
+        return sigmoid_focal_loss_grad(input, target, where=where, grad_output=grad_output,
+                                       out=out, **self._kwargs())
+
+    def loss_and_grad(self, input, target, *, where=None, loss_out=None, grad_out=None):
+        """(loss, grad) in one pass; see ``fastbce.sigmoid_focal_loss_and_grad``."""
+        return sigmoid_focal_loss_and_grad(
+            input, target, where=where, loss_out=loss_out, grad_out=grad_out, **self._kwargs()
+        )
+
+    def grad_hess(self, input, target, *, where=None, grad_out=None, hess_out=None):
+        """Per-element (grad, hess) of the unreduced focal loss."""
+        kw = self._kwargs()
+        del kw["reduction"]
+        return sigmoid_focal_loss_grad_hess(
+            input, target, where=where, grad_out=grad_out, hess_out=hess_out, **kw
         )

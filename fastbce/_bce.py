@@ -7,6 +7,8 @@ cannot avoid (a non-contiguous, non-native or non-float operand) and a scratch b
 ``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
 """
 
+import math
+
 import numpy as np
 
 from . import _config
@@ -14,7 +16,8 @@ from ._config import kernels
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
-_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
+_REDUCTIONS = {"none": 0, "mean": 1, "sum": 2, "weighted_mean": 3}
+_BOOL = np.dtype(bool)
 _F32_MAX = float(np.finfo(np.float32).max)
 _F64_TYPE = np.float64
 _PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
@@ -46,16 +49,82 @@ def as_real_array(obj, name):
 def _cast(arr, dtype):
     """C-contiguous, native, of this dtype; a copy only when needed. Values beyond float32's
     range become inf silently, as in torch."""
-    if arr.dtype is dtype and arr.flags.c_contiguous:
+    flags = arr.flags
+    if arr.dtype is dtype and flags.c_contiguous and flags.aligned:
         return arr
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.ascontiguousarray(arr, dtype=dtype)
+        # (np.asarray with order="C", not np.ascontiguousarray: that makes a 0-d array 1-d;
+        # a misaligned array -- a view at an odd byte offset -- is copied: the kernels read
+        # whole, aligned elements)
+        if not flags.aligned:
+            return np.array(arr, dtype=dtype, order="C", copy=True)
+        return np.asarray(arr, dtype=dtype, order="C")
 
 
 def check_reduction(reduction):
     if type(reduction) is not str or reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum', got {reduction!r}")
+        raise ValueError(
+            f"reduction must be one of 'none', 'mean', 'sum', 'weighted_mean', got {reduction!r}"
+        )
     return reduction
+
+
+def check_focal(alpha, gamma):
+    """(alpha, gamma) of the focal loss as floats: alpha any finite number (< 0 turns the
+    alpha term off, as in torchvision), gamma finite and >= 0."""
+    values = []
+    for name, value in (("alpha", alpha), ("gamma", gamma)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        values.append(value)
+    if values[1] < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+    return values[0], values[1]
+
+
+def _where_mask(where, shape, n):
+    """where= as a compact C-contiguous bool array and its layout, or (None, None) when it
+    keeps every element."""
+    if where is None or where is True:
+        return None, None
+    if isinstance(where, np.ndarray):
+        wa = where
+    else:
+        try:
+            wa = np.asarray(where)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"where could not be converted to a boolean array: {exc}") from None
+    if wa.dtype != _BOOL:
+        raise TypeError(f"where must be a boolean array (True: counted), got dtype {wa.dtype}")
+    if wa.shape == shape and shape:  # full-shape: read element for element
+        return np.ascontiguousarray(wa).reshape(-1), (max(n, 1), 1, [], [], [])
+    try:
+        fits = np.broadcast_shapes(wa.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"where shape {wa.shape} does not broadcast to input shape {shape}")
+    if wa.ndim == 0 and wa:
+        return None, None
+    flat = np.ascontiguousarray(wa).reshape(-1)
+    row_len, row_step, div, mod, stride = weight_layout(wa.shape, shape)
+    if not div and row_step == 1 and row_len < _TILE_MIN and n > row_len:
+        reps = -(-_TILE_MIN // row_len)
+        flat = np.tile(flat, reps)
+        row_len *= reps
+    return flat, (row_len, row_step, div, mod, stride)
+
+
+def _unmask(value, name, masks):
+    """A numpy.ma.MaskedArray's data, its mask (inverted: True = counted) put in masks."""
+    mask = np.ma.getmask(value)
+    if mask is not np.ma.nomask:
+        masks.append(~mask)
+    return np.ma.getdata(value)
 
 
 def check_label_smoothing(value):
@@ -111,6 +180,8 @@ def _broadcast_operand(value, name, shape, n, cdt):
     if value is None:
         return None, None
     wa = as_real_array(value, name)
+    if wa.shape == shape:  # full-shape: read element for element
+        return _cast(wa, cdt).reshape(-1), (max(n, 1), 1, [], [], [])
     try:
         fits = np.broadcast_shapes(wa.shape, shape) == shape
     except ValueError:
@@ -146,7 +217,7 @@ def _target_buffer(out, name, shape, cdt, rdt):
     if out is None:
         return np.empty(shape, cdt), None
     check_out(out, shape, rdt, name)
-    if out.dtype == cdt and out.flags.c_contiguous:
+    if out.dtype == cdt and out.flags.c_contiguous and out.flags.aligned:
         return out, None
     return np.empty(shape, cdt), out
 
@@ -164,14 +235,26 @@ def _scalar(value, rdt):
 def compute(
     logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
     want_loss, want_grad, want_hess, grad_output=1.0, loss_out=None, grad_out=None,
-    hess_out=None,
+    hess_out=None, where=None, clamp_log=True, focal=None,
 ):
     """The one route from a public function to the kernel: returns ``(loss, grad, hess)``,
     each None unless asked for. The loss is a NumPy scalar for "mean"/"sum" (or the 0-d
     ``loss_out``) and an input-shaped array for "none".
 
     Written for small calls too: plain arrays and default arguments cost only the checks
-    that find them plain (the per-call overhead at N = 100 is a benchmark row)."""
+    that find them plain (the per-call overhead at N = 100 is a benchmark row).
+
+    A Fortran-ordered input is computed in its memory order (as the C-ordered transpose of
+    everything), so its outputs are Fortran-ordered, as ``np.empty_like`` would make them."""
+    if type(input) is np.ndarray and input.ndim > 1 and input.flags.f_contiguous \
+            and not input.flags.c_contiguous:
+        done = _fortran(
+            logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
+            want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
+            where, clamp_log, focal,
+        )
+        if done is not None:
+            return done
     red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
     if red is None:
         check_reduction(reduction)
@@ -179,21 +262,31 @@ def compute(
         label_smoothing = check_label_smoothing(label_smoothing)
     if num_threads is not None:
         num_threads = _config._check_num_threads(num_threads)
+    if clamp_log is not True and clamp_log is not False:
+        raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
+    masks = None
 
     # input and target: no copy for C-contiguous native float32/float64 arrays
     if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
-            and input.flags.c_contiguous:
+            and input.flags.c_contiguous and input.flags.aligned:
         x = input
         cdt = rdt = input.dtype
     else:
+        if isinstance(input, np.ma.MaskedArray):
+            masks = []
+            input = _unmask(input, "input", masks)
         a = as_real_array(input, "input")
         cdt = _F32 if (a.dtype.kind == "f" and a.dtype.itemsize <= 4) else _F64
         rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
         x = _cast(a, cdt)
     shape = x.shape
-    if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous:
+    if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous \
+            and target.flags.aligned:
         t = target
     else:
+        if isinstance(target, np.ma.MaskedArray):
+            masks = [] if masks is None else masks
+            target = _unmask(target, "target", masks)
         t = _cast(as_real_array(target, "target"), cdt)
     if t.shape != shape:
         raise ValueError(
@@ -212,6 +305,26 @@ def compute(
         w, w_layout = _broadcast_operand(weight, "weight", shape, n, cdt)
     if pos_weight is not None:
         pw, pw_layout = _broadcast_operand(pos_weight, "pos_weight", shape, n, cdt)
+    mask = m_layout = None
+    den_kind = 0
+    den = n
+    special = not (where is None and masks is None and clamp_log and focal is None)
+    if special or red == 3:
+        if where is not None:
+            mask, m_layout = _where_mask(where, shape, n)
+        if masks:  # masked arrays: where=~mask, with any explicit where
+            full = np.logical_and.reduce(
+                [np.broadcast_to(mk, shape) for mk in masks]
+                + ([] if mask is None else [np.broadcast_to(np.asarray(where), shape)])
+            )
+            mask, m_layout = _where_mask(np.ascontiguousarray(full), shape, n)
+        # the denominator of "mean" and "weighted_mean": the kept elements' count or weight
+        # sum, from the pass itself, or for a gradient (scaled by it) from a first pass over
+        # the mask and weight alone
+        if red == 3 and w is not None:
+            den_kind = 2
+        elif mask is not None and red & 1:
+            den_kind = 1
 
     # upstream gradient: a scalar, or per element for "none"
     g, gvec = 1.0, None
@@ -228,8 +341,14 @@ def compute(
             raise ValueError(f"grad_output shape {ga.shape} must equal input shape {shape}")
         else:
             gvec = _cast(ga, cdt)
-    if red == 1 and n:
-        g = g / n
+    if want_grad and red & 1:  # "mean", "weighted_mean"
+        if den_kind:
+            _, wsum, cnt = kernels.run(
+                x, t, w, w_layout, None, None, mask, m_layout, None, None, None, None, 1.0,
+                False, logits, 0.0, nthreads, True, False, -1.0, 0.0, den_kind, True,
+            )
+            den = wsum if den_kind == 2 else cnt
+        g = g / den if den else float("nan")
 
     # outputs
     lbuf = lfill = gbuf = gfill = hbuf = hfill = None
@@ -256,17 +375,29 @@ def compute(
         if want_hess:
             hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt)
 
-    total = kernels.run(
-        x, t, w, w_layout, pw, pw_layout, lbuf, gbuf, hbuf, gvec, g,
-        want_loss and red != 0, logits, label_smoothing, nthreads,
-    )
+    if not (special or den_kind):
+        total = kernels.run(
+            x, t, w, w_layout, pw, pw_layout, None, None, lbuf, gbuf, hbuf, gvec, g,
+            want_loss and red != 0, logits, label_smoothing, nthreads,
+        )
+    else:
+        alpha, gamma = (-1.0, 0.0) if focal is None else focal
+        in_pass = den_kind if (want_loss and not want_grad and red & 1) else 0
+        total = kernels.run(
+            x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,
+            want_loss and red != 0, logits, label_smoothing, nthreads, clamp_log,
+            focal is not None, alpha, gamma, in_pass,
+        )
+        if in_pass:
+            total, wsum, cnt = total
+            den = wsum if den_kind == 2 else cnt
 
     loss = grad = hess = None
     if want_loss:
         if red == 0:
             loss = lbuf if lfill is None and cdt is rdt else _finish(lbuf, lfill, rdt)
         else:
-            value = total if red == 2 else (total / n if n else float("nan"))
+            value = total if red == 2 else (total / den if den else float("nan"))
             if loss_out is None:
                 loss = _F64_TYPE(value) if rdt is _F64 else _scalar(value, rdt)
             else:
@@ -280,6 +411,66 @@ def compute(
     return loss, grad, hess
 
 
+def _as_array_or_none(value):
+    try:
+        return value if isinstance(value, np.ndarray) else np.asarray(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _fortran(logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
+             want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
+             where, clamp_log, focal):
+    """``compute`` on the transposes: a Fortran-ordered input becomes a C-ordered one.
+
+    Returns None, and the caller goes the ordinary way (which reports any error in the
+    caller's own shapes), unless every argument fits the input's shape."""
+    shape = input.shape
+    nd = len(shape)
+    t = _as_array_or_none(target)
+    if t is None or t.shape != shape:
+        return None
+    ops = []
+    for value in (weight, pos_weight, where):
+        if value is None or value is True:
+            ops.append(None)
+            continue
+        arr = _as_array_or_none(value)
+        if arr is None or arr.ndim > nd or arr.dtype.kind not in "biuf":
+            return None
+        try:
+            if np.broadcast_shapes(arr.shape, shape) != shape:
+                return None
+        except ValueError:
+            return None
+        ops.append(arr.reshape((1,) * (nd - arr.ndim) + arr.shape).T)
+    if want_grad and not (type(grad_output) is float or type(grad_output) is int):
+        g = _as_array_or_none(grad_output)
+        if g is None or (g.ndim and g.shape != shape):
+            return None
+        grad_output = g.T
+    outs = []
+    for i, value in enumerate((loss_out, grad_out, hess_out)):
+        if value is not None and isinstance(value, np.ndarray) and value.shape == shape:
+            value = value.T
+        elif value is not None and not (
+                i == 0 and reduction != "none" and isinstance(value, np.ndarray) and value.ndim == 0):
+            return None
+        outs.append(value)
+    loss, grad, hess = compute(
+        logits, input.T, t.T, ops[0], reduction, ops[1], label_smoothing, num_threads,
+        want_loss, want_grad, want_hess, grad_output, *outs, where=ops[2], clamp_log=clamp_log,
+        focal=focal,
+    )
+    if loss is not None and loss.ndim:
+        loss = loss_out if loss_out is not None else loss.T
+    if grad is not None:
+        grad = grad_out if grad_out is not None else grad.T
+    if hess is not None:
+        hess = hess_out if hess_out is not None else hess.T
+    return loss, grad, hess
+
+
 def _separate(a, a_name, b, b_name):
     if a is not None and b is not None and np.may_share_memory(a, b):
         raise ValueError(f"{a_name} and {b_name} overlap: each output needs its own memory")
@@ -287,9 +478,12 @@ def _separate(a, a_name, b, b_name):
 
 def _finish(buf, fill, rdt):
     """What the caller gets for an input-shaped output."""
+    # (a float16 result may overflow to inf: silently, as every other overflow)
     if fill is not None:
-        np.copyto(fill, buf, casting="same_kind")
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.copyto(fill, buf, casting="same_kind")
         return fill
     if buf.dtype != rdt:
-        return buf.astype(rdt)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return buf.astype(rdt)
     return buf

@@ -19,14 +19,16 @@ from cpython.buffer cimport (
 )
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
-    d2u, exp_neg_f32, f2u, fb_fmaf, log_f64, logit_grad_f32, logit_grad_f64,
-    logit_loss_f32, logit_loss_f64, out_of_unit_f32, out_of_unit_f64, prob_grad_f32,
-    prob_grad_f64, prob_loss_f32, prob_loss_f64, prob_loss_hard_f32, u2d, u2f,
+    d2u, exp_neg_f32, f2u, fb_fmaf, focal_f32, focal_f64, log_f64, logit_grad_f32,
+    logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32, out_of_unit_f64,
+    prob_grad_exact_f32, prob_grad_exact_f64, prob_grad_f32, prob_grad_f64,
+    prob_loss_exact_f32, prob_loss_exact_f64, prob_loss_f32, prob_loss_f64,
+    prob_loss_hard_f32, u2d, u2f,
 )
 
 cdef extern from "_omp.h" nogil:
@@ -159,11 +161,17 @@ cdef inline void _next_row(Cursor* c, const Layout* lay) noexcept nogil:
                 c.base -= lay.mod[k] * lay.stride[k]
 
 
-cdef void _gather(floating* out, const floating* w, const Layout* lay, Cursor* c,
+ctypedef fused gathered:
+    float
+    double
+    uint8_t
+
+
+cdef void _gather(gathered* out, const gathered* w, const Layout* lay, Cursor* c,
                   Py_ssize_t m) noexcept nogil:
-    """The next m weights of the walk, into out."""
+    """The next m weights (or mask values) of the walk, into out."""
     cdef Py_ssize_t p = 0, take, j, col, base, digit, r = lay.row_len
-    cdef floating v
+    cdef gathered v
     if lay.row_step == 0 and r < 16 and lay.nouter == 1 and lay.div[0] == 1:
         # short rows of one weight each, rows walking the weight with one stride (a per-row
         # (N, 1) weight on (N, 2), say): element by element, no call per row
@@ -186,7 +194,7 @@ cdef void _gather(floating* out, const floating* w, const Layout* lay, Cursor* c
         if take > m - p:
             take = m - p
         if lay.row_step:
-            memcpy(out + p, w + c.base + c.col, take * sizeof(floating))
+            memcpy(out + p, w + c.base + c.col, take * sizeof(gathered))
         else:
             v = w[c.base]
             for j in range(take):
@@ -218,6 +226,28 @@ cdef inline floating _pgrad(floating x, floating t) noexcept nogil:
         return prob_grad_f32(x, t)
     else:
         return prob_grad_f64(x, t)
+
+
+cdef inline floating _pexact_loss(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return prob_loss_exact_f32(x, t)
+    else:
+        return prob_loss_exact_f64(x, t)
+
+
+cdef inline floating _pexact_grad(floating x, floating t) noexcept nogil:
+    if floating is float:
+        return prob_grad_exact_f32(x, t)
+    else:
+        return prob_grad_exact_f64(x, t)
+
+
+cdef inline floating _focal(floating x, floating t, floating alpha, floating gamma,
+                            floating* g, floating* h) noexcept nogil:
+    if floating is float:
+        return focal_f32(x, t, alpha, gamma, g, h)
+    else:
+        return focal_f64(x, t, alpha, gamma, g, h)
 
 
 cdef inline floating _lloss(floating x, floating t, floating pw) noexcept nogil:
@@ -332,6 +362,34 @@ cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, float
         b64 |= _flags_prob64(x[j], t[j])
         l[j] = _ploss(x[j], t[j])
         g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
+    return b32 | <uint32_t>b64
+
+
+cdef uint32_t _prob_exact(const floating* x, const floating* t, floating* l, floating* g,
+                         Py_ssize_t m) noexcept nogil:
+    """clamp_log=False: the unclamped loss and gradient (unscaled), both (see _math.pxd)."""
+    cdef uint32_t b32 = 0
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        b32 |= _flags_prob(x[j], t[j])
+        b64 |= _flags_prob64(x[j], t[j])
+        l[j] = _pexact_loss(x[j], t[j])
+        g[j] = _pexact_grad(x[j], t[j])
+    return b32 | <uint32_t>b64
+
+
+cdef uint32_t _focal_loop(const floating* x, const floating* t, floating* l, floating* g,
+                          floating* h, Py_ssize_t m, floating alpha,
+                          floating gamma) noexcept nogil:
+    """The focal loss into l, its gradient and hessian into g and h (unscaled)."""
+    cdef uint32_t b32 = 0
+    cdef uint64_t b64 = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        b32 |= _flags_logit(x[j], t[j])
+        b64 |= _flags_logit64(x[j], t[j])
+        l[j] = _focal(x[j], t[j], alpha, gamma, &g[j], &h[j])
     return b32 | <uint32_t>b64
 
 
@@ -627,15 +685,117 @@ cdef struct Job:
     void* hess                # logits: NULL or the second derivative
     const Layout* wlay
     const Layout* pwlay
+    const uint8_t* mask       # where=: NULL, or read through mlay (0: the element is skipped)
+    const Layout* mlay
     double g                  # scalar upstream gradient, already divided by N for "mean"
     double ls                 # label smoothing: t' = t (1 - ls) + ls / 2
+    double alpha              # focal loss: alpha (< 0: no alpha term) and gamma
+    double gamma
     int want_sum
     int logits
+    int focal                 # logits family: the focal loss instead of BCE
+    int clamp                 # probabilities: logs clamped at -100 (torch), else exact
+    int den                   # 1: count the kept elements; 2: sum the (kept) weights
+    int den_only              # only the denominators: x and t are not read
+
+
+cdef void _mask_chunk(const floating* x, const floating* t, floating* xo, floating* to,
+                             floating* w, const uint8_t* mk, bint have_w, floating safe,
+                             Py_ssize_t m) noexcept nogil:
+    """where=: a skipped element's x and t become a valid pair (safe, 0), so that it is not
+    range-checked and its math is finite, and its weight 0; kept ones are copied."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        xo[j] = x[j] if mk[j] else safe
+        to[j] = t[j] if mk[j] else 0
+    _mask_weights(w, mk, have_w, m)
+
+
+cdef inline void _mask_weights(floating* w, const uint8_t* mk, bint have_w,
+                               Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    if have_w:
+        for j in range(m):
+            w[j] = w[j] if mk[j] else 0
+    else:
+        for j in range(m):
+            w[j] = 1 if mk[j] else 0
+
+
+cdef void _zero_skipped(floating* out, const uint8_t* mk, Py_ssize_t m) noexcept nogil:
+    """Exact zeros where where= is False (a weight 0 times an infinite or NaN grad_output
+    would not give one)."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        out[j] = out[j] if mk[j] else 0
+
+
+cdef inline int64_t _count(const uint8_t* mk, Py_ssize_t m) noexcept nogil:
+    cdef int64_t c = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        c += mk[j] != 0
+    return c
+
+
+cdef void _den_chunk(const Job* jb, floating* wbuf, const uint8_t* mbuf, Py_ssize_t m,
+                            Py_ssize_t mv, double* accw, int64_t* cnt) noexcept nogil:
+    """The denominators' share of one chunk (wbuf: its effective weights)."""
+    cdef Py_ssize_t j
+    if jb.den & 1:
+        cnt[0] += _count(mbuf, m)
+    if jb.den & 2:
+        for j in range(m, mv):
+            wbuf[j] = 0
+        _sum16(accw, wbuf, mv)
+
+
+cdef void _den_block(const Job* jb, Py_ssize_t lo, Py_ssize_t hi, double* wsum, int64_t* cnt,
+                     const floating* tag) noexcept nogil:
+    """The denominators of elements [lo, hi) alone, with the very operations _block does
+    (so the same bits): for a gradient, which needs them before its pass."""
+    cdef floating wbuf[CHUNK]
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
+    cdef Cursor wc, mc
+    cdef Py_ssize_t ci, c0, m, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK
+    for k in range(LANES):
+        accw[k] = 0.0
+    cnt[0] = 0
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            _mask_weights(wbuf, mbuf, jb.w != NULL, m)
+        _den_chunk(jb, wbuf, mbuf, m, (m + LANES - 1) // LANES * LANES, accw, cnt)
+    wsum[0] = _fold16(accw)
+
+
+cdef inline double _fold16(double* acc) noexcept nogil:
+    """The 16 lanes' sum, pairwise in a fixed order."""
+    cdef Py_ssize_t k
+    for k in range(8):
+        acc[k] += acc[k + 8]
+    for k in range(4):
+        acc[k] += acc[k + 4]
+    return (acc[0] + acc[2]) + (acc[1] + acc[3])
 
 
 cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
-                   uint32_t* flags) noexcept nogil:
-    """Elements [lo, hi): the loss sum in float64 (returned), outputs, range flags."""
+                   uint32_t* flags, double* wsum, int64_t* cnt) noexcept nogil:
+    """Elements [lo, hi): the loss sum in float64 (returned), outputs, range flags, and the
+    denominators jb.den asks for (the kept elements' count, their weights' sum)."""
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
     cdef floating xbuf[CHUNK]
     cdef floating tbuf[CHUNK]
     cdef floating wbuf[CHUNK]
@@ -657,7 +817,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     # subnormal or near overflow; g_hi + g_lo is g to 2^-48). Else _store_grad scales later.
     cdef bint gin = False
     cdef floating ghi = 1, glo = 0
-    if jb.grad != NULL and jb.w == NULL and jb.gvec == NULL:
+    # with where=, the elements are weighted by 0 or 1 (times the weight)
+    cdef bint unweighted = jb.w == NULL and jb.mask == NULL
+    if jb.grad != NULL and unweighted and jb.gvec == NULL:
         if floating is double:
             gin = True
             ghi = jb.g
@@ -670,18 +832,19 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 glo = <float>(jb.g - <double>ghi)
         if not gin:
             ghi, glo = 1, 0
-    cdef bint direct_h = jb.hess != NULL and jb.w == NULL
-    cdef bint direct_l = jb.loss != NULL and jb.w == NULL
+    cdef bint direct_h = jb.hess != NULL and unweighted
+    cdef bint direct_l = jb.loss != NULL and unweighted
     cdef floating* ld
     cdef floating* gd
     cdef floating* hd
     cdef int skip = 0, backoff = 0
     # logits without pos_weight take a product path of their own (float32)
     cdef bint lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
-                          and jb.loss == NULL and jb.w == NULL and jb.hess == NULL)
-    cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and jb.w == NULL
+                          and jb.loss == NULL and unweighted and jb.hess == NULL)
+    cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and unweighted
                          and jb.ls == 0.0)
-    cdef Cursor wc, pwc
+    cdef Cursor wc, pwc, mc
+    cdef const uint8_t* mk = NULL
     cdef const floating* ts = <const floating*>jb.t
     cdef const floating* x
     cdef const floating* t
@@ -697,8 +860,10 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef bint want_grad = jb.grad != NULL or jb.hess != NULL
     for k in range(LANES):
         acc[k] = 0.0
+        accw[k] = 0.0
         prod[k] = 1.0
         expo[k] = 0
+    cnt[0] = 0
     if floating is float:
         pw = ONES_F32
     else:
@@ -707,6 +872,8 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         _seek(&wc, jb.wlay, lo)
     if jb.pw != NULL:
         _seek(&pwc, jb.pwlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
     for ci in range(nchunks):
         c0 = lo + ci * CHUNK
         m = hi - c0
@@ -720,14 +887,22 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             for j in range(0, CHUNK * sizeof(floating), 64):
                 fb_prefetch(<const char*>(x + 2 * CHUNK) + j)
                 fb_prefetch(<const char*>(t + 2 * CHUNK) + j)
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+            w = wbuf
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            mk = mbuf
+            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
+                        <floating>(0.0 if jb.logits else 0.5), m)
+            x, t, w = xbuf, tbuf, wbuf
+        if jb.den:
+            _den_chunk(jb, wbuf, mbuf, m, (m + LANES - 1) // LANES * LANES, accw, cnt)
         if jb.ls != 0.0:
             for j in range(m):
                 bad |= _flags_target(t[j])
                 tbuf[j] = t[j] * a + b
             t = tbuf
-        if jb.w != NULL:
-            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
-            w = wbuf
         if jb.pw != NULL:
             _gather(pwbuf, <const floating*>jb.pw, jb.pwlay, &pwc, m)
             pw = pwbuf
@@ -739,7 +914,8 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # does not depend on where its element sits.
         mv = (m + LANES - 1) // LANES * LANES
         if mv != m:
-            memcpy(xbuf, x, m * sizeof(floating))
+            if x != &xbuf[0]:
+                memcpy(xbuf, x, m * sizeof(floating))
             if t != &tbuf[0]:
                 memcpy(tbuf, t, m * sizeof(floating))
             for j in range(m, mv):
@@ -842,30 +1018,149 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                     lout[j] = hbuf[j] * w[j]
             else:
                 memcpy(lout, hbuf, m * sizeof(floating))
+        if mk != NULL:
+            if jb.grad != NULL:
+                _zero_skipped(<floating*>jb.grad + c0, mk, m)
+            if jb.hess != NULL:
+                _zero_skipped(<floating*>jb.hess + c0, mk, m)
     flags[0] = bad
-    # pairwise, in a fixed order
-    for k in range(8):
-        acc[k] += acc[k + 8]
-    for k in range(4):
-        acc[k] += acc[k + 4]
+    wsum[0] = _fold16(accw)
     if renorms:
         if jb.logits:
             extra += _prod_sum(prod, expo, renorms)
         else:
             extra -= _prod_sum(prod, expo, renorms)
-    return ((acc[0] + acc[2]) + (acc[1] + acc[3])) + extra
+    return _fold16(acc) + extra
 
 
-cdef double _run(const Job* jb, const floating* xs, int nthreads) except? -1.0:
-    """All blocks, in parallel when worth it; the loss sum in block order. Raises ValueError
-    with torch's message when an input or target element is out of range."""
+cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                         uint32_t* flags, double* wsum, int64_t* cnt) noexcept nogil:
+    """_block for the losses it leaves out -- the focal loss and the unclamped probability
+    loss -- and for the denominators alone: a plainer loop (every result through local
+    buffers, no product paths), kept apart so that the compilers still inline all of
+    _block's math into it."""
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
+    cdef double acc[LANES]
+    cdef floating xbuf[CHUNK]
+    cdef floating tbuf[CHUNK]
+    cdef floating wbuf[CHUNK]
+    cdef floating lbuf[CHUNK]
+    cdef floating gbuf[CHUNK]
+    cdef floating hbuf[CHUNK]
+    cdef Cursor wc, mc
+    cdef const floating* x
+    cdef const floating* t
+    cdef const floating* w = NULL
+    cdef const floating* gv = NULL
+    cdef floating* out
+    cdef floating a = <floating>(1.0 - jb.ls)
+    cdef floating b = <floating>(0.5 * jb.ls)
+    cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef uint32_t bad = 0
+    if jb.den_only:
+        flags[0] = 0
+        _den_block(jb, lo, hi, wsum, cnt, xs)
+        return 0.0
+    for k in range(LANES):
+        acc[k] = 0.0
+        accw[k] = 0.0
+    cnt[0] = 0
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        mv = (m + LANES - 1) // LANES * LANES
+        x = xs + c0
+        t = <const floating*>jb.t + c0
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+            w = wbuf
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
+                        <floating>(0.0 if jb.logits else 0.5), m)
+            x, t, w = xbuf, tbuf, wbuf
+        if jb.den:
+            _den_chunk(jb, wbuf, mbuf, m, mv, accw, cnt)
+        if jb.ls != 0.0:
+            for j in range(m):
+                bad |= _flags_target(t[j])
+                tbuf[j] = t[j] * a + b
+            t = tbuf
+        if jb.gvec != NULL:
+            gv = <const floating*>jb.gvec + c0
+        if mv != m:  # padded to whole vectors, as in _block
+            if x != &xbuf[0]:
+                memcpy(xbuf, x, m * sizeof(floating))
+            if t != &tbuf[0]:
+                memcpy(tbuf, t, m * sizeof(floating))
+            for j in range(m, mv):
+                xbuf[j] = 0
+                tbuf[j] = 0
+            x = xbuf
+            t = tbuf
+        if jb.focal:
+            bad |= _focal_loop(x, t, lbuf, gbuf, hbuf, mv, <floating>jb.alpha,
+                               <floating>jb.gamma)
+        else:
+            bad |= _prob_exact(x, t, lbuf, gbuf, mv)
+        if w != NULL:
+            for j in range(m):
+                lbuf[j] = lbuf[j] * w[j]
+        if jb.loss != NULL:
+            memcpy(<floating*>jb.loss + c0, lbuf, m * sizeof(floating))
+        if jb.want_sum:
+            for j in range(m, mv):
+                lbuf[j] = 0
+            _sum16(acc, lbuf, mv)
+        if jb.grad != NULL:
+            _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+        if jb.hess != NULL:
+            out = <floating*>jb.hess + c0
+            if w != NULL:
+                for j in range(m):
+                    out[j] = hbuf[j] * w[j]
+            else:
+                memcpy(out, hbuf, m * sizeof(floating))
+        if jb.mask != NULL:
+            if jb.grad != NULL:
+                _zero_skipped(<floating*>jb.grad + c0, mbuf, m)
+            if jb.hess != NULL:
+                _zero_skipped(<floating*>jb.hess + c0, mbuf, m)
+    flags[0] = bad
+    wsum[0] = _fold16(accw)
+    return _fold16(acc)
+
+
+cdef inline double _any_block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                              uint32_t* flags, double* wsum, int64_t* cnt) noexcept nogil:
+    if jb.focal or not jb.clamp or jb.den_only:
+        return _block_other(jb, xs, lo, hi, flags, wsum, cnt)
+    return _block(jb, xs, lo, hi, flags, wsum, cnt)
+
+
+cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
+                 int64_t* cnt) except? -1.0:
+    """All blocks, in parallel when worth it; the loss sum in block order (and the
+    denominators jb.den asks for, also in block order). Raises ValueError with torch's
+    message when an input or target element is out of range."""
     cdef Py_ssize_t n = jb.n
     cdef Py_ssize_t nblocks = (n + BLOCK - 1) // BLOCK
     cdef Py_ssize_t b
     cdef double total = 0.0
     cdef uint32_t bad = 0
     cdef double* partial
+    cdef double* pw
+    cdef int64_t* pc
     cdef uint32_t* flags
+    wsum[0] = 0.0
+    cnt[0] = 0
     if nblocks == 0:
         return 0.0
     if n < PARALLEL_MIN or nthreads < 1:
@@ -874,26 +1169,34 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads) except? -1.0:
         nthreads = <int>nblocks
     if nblocks == 1:
         with nogil:
-            total = _block(jb, xs, 0, n, &bad)
+            total = _any_block(jb, xs, 0, n, &bad, wsum, cnt)
     else:
-        partial = <double*>malloc(nblocks * sizeof(double))
+        partial = <double*>malloc(nblocks * 2 * sizeof(double))
+        pc = <int64_t*>malloc(nblocks * sizeof(int64_t))
         flags = <uint32_t*>malloc(nblocks * sizeof(uint32_t))
-        if partial == NULL or flags == NULL:
+        if partial == NULL or flags == NULL or pc == NULL:
             free(partial)
             free(flags)
+            free(pc)
             raise MemoryError()
+        pw = partial + nblocks
         with nogil:
             if nthreads > 1:
                 for b in prange(nblocks, schedule="static", num_threads=nthreads):
-                    partial[b] = _block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
+                    partial[b] = _any_block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK),
+                                            &flags[b], &pw[b], &pc[b])
             else:
                 for b in range(nblocks):
-                    partial[b] = _block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &flags[b])
+                    partial[b] = _any_block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK),
+                                            &flags[b], &pw[b], &pc[b])
             for b in range(nblocks):
                 total += partial[b]
                 bad |= flags[b]
+                wsum[0] += pw[b]
+                cnt[0] += pc[b]
         free(partial)
         free(flags)
+        free(pc)
     if bad & 1:
         if jb.logits:
             raise ValueError("input (logits) contains NaN")
@@ -956,10 +1259,18 @@ cdef _fill_layout(Layout* lay, layout, _Buf buf, Py_ssize_t n, Py_ssize_t itemsi
         raise ValueError("internal error: weight layout reaches past the weight")
 
 
-def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, double g,
-        bint want_sum, bint logits, double label_smoothing, int num_threads):
+def run(x, t, w, w_layout, pw, pw_layout, mask, mask_layout, loss_out, grad_out, hess_out,
+        gvec, double g, bint want_sum, bint logits, double label_smoothing, int num_threads,
+        bint clamp=True, bint focal=False, double alpha=-1.0, double gamma=0.0, int den=0,
+        bint den_only=False):
     """One pass over the data; returns the float64 sum of the (weighted) element losses
-    (0.0 unless ``want_sum``).
+    (0.0 unless ``want_sum``), or with ``den`` nonzero ``(sum, weight_sum, count)``: the
+    float64 sum of the kept elements' weights (``den & 2``) and their count (``den & 1``).
+    ``den_only`` computes only these, without reading ``x`` and ``t``.
+
+    ``mask`` (where=) is a compact bool array read through ``mask_layout`` like a weight;
+    ``clamp`` False gives the unclamped probability loss; ``focal`` the logits family's
+    focal loss with ``alpha`` and ``gamma``.
 
     ``x``, ``t`` and the outputs ``loss_out``, ``grad_out``, ``hess_out`` and ``gvec`` (a
     per-element upstream gradient; the scalar ``g`` is used without it) are C-contiguous
@@ -969,13 +1280,15 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
     ValueError with torch's message when an element is out of range; the outputs' contents
     are then unspecified.
     """
-    cdef Layout wlay, pwlay
+    cdef Layout wlay, pwlay, mlay
+    cdef double wsum = 0.0
+    cdef int64_t cnt = 0
     cdef Job jb
     cdef _Buf bx = _Buf(x), bt = _Buf(t)
-    cdef _Buf bw = None, bpw = None, bl = None, bg = None, bh = None, bv = None
+    cdef _Buf bw = None, bpw = None, bl = None, bg = None, bh = None, bv = None, bm = None
     cdef int kind = _kind(&bx.view)
     cdef Py_ssize_t size = bx.view.itemsize
-    cdef const Py_buffer* ins[5]     # what the pass reads
+    cdef const Py_buffer* ins[6]     # what the pass reads
     cdef const Py_buffer* outs[3]    # what it writes: loss, grad, hess (NULL: absent)
     cdef void* dest[3]
     cdef void* scratch[3]
@@ -996,6 +1309,12 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
     if gvec is not None:
         bv = _Buf(gvec)
         ins[nin] = &bv.view
+        nin += 1
+    if mask is not None:
+        bm = _Buf(mask)
+        if bm.view.itemsize != 1 or bm.view.format[0] != b"?" or bm.view.format[1] != 0:
+            raise ValueError("internal error: the mask must be a bool array")
+        ins[nin] = &bm.view
         nin += 1
     if loss_out is not None:
         bl = _Buf(loss_out, True)
@@ -1030,11 +1349,26 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
             raise ValueError("internal error: pos_weight of another dtype")
         _fill_layout(&pwlay, pw_layout, bpw, jb.n, size)
         jb.pw = bpw.view.buf
+    jb.mask = NULL
+    jb.mlay = &mlay
+    if bm is not None:
+        _fill_layout(&mlay, mask_layout, bm, jb.n, 1)
+        jb.mask = <const uint8_t*>bm.view.buf
+    if (den & 1 and bm is None) or (den & 2 and bw is None) or (den_only and not den):
+        raise ValueError("internal error: a denominator without its operand")
     jb.gvec = NULL if bv is None else bv.view.buf
     jb.g = g
     jb.ls = label_smoothing
     jb.want_sum = want_sum
     jb.logits = logits
+    jb.focal = focal
+    jb.clamp = clamp
+    jb.alpha = alpha
+    jb.gamma = gamma
+    jb.den = den
+    jb.den_only = den_only
+    if focal and not logits or not clamp and logits:
+        raise ValueError("internal error: focal is a logits loss, clamp a probability one")
     # Outputs: two that overlap are an error; one that overlaps an input is computed into
     # scratch memory and copied over after the pass.
     for i in range(3):
@@ -1062,15 +1396,17 @@ def run(x, t, w, w_layout, pw, pw_layout, loss_out, grad_out, hess_out, gvec, do
     jb.hess = scratch[2] if scratch[2] != NULL else dest[2]
     try:
         if kind == 0:
-            total = _run(&jb, <const float*>jb.x, num_threads)
+            total = _run(&jb, <const float*>jb.x, num_threads, &wsum, &cnt)
         else:
-            total = _run(&jb, <const double*>jb.x, num_threads)
+            total = _run(&jb, <const double*>jb.x, num_threads, &wsum, &cnt)
         for i in range(3):
             if scratch[i] != NULL:
                 memcpy(dest[i], scratch[i], bx.view.len)
     finally:
         for i in range(3):
             free(scratch[i])
+    if den:
+        return total, wsum, cnt
     return total
 
 

@@ -328,7 +328,7 @@ cdef inline double prob_grad_f64(double x, double t) noexcept nogil:
 # ------------------------------------------------------------------ logits
 #
 # With pw the positive-class weight (1 without pos_weight), a = pw t + (1 - t):
-#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t
+#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t = a
 #   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
 # softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x.
 # (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms that
@@ -338,7 +338,11 @@ cdef inline float logit_loss_f32(float x, float t, float pw) noexcept nogil:
     cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))  # exp(-|x|)
     cdef float v = <float>1.0 + e
     cdef float lin = (<float>1.0 - t) * x if x >= <float>0.0 else -(pw * (t * x))
-    cdef float lw = (pw - <float>1.0) * t + <float>1.0
+    # a right answer at an infinite logit: its limit 0, not 0 * inf
+    lin = lin if (t != <float>1.0) & (x >= <float>0.0) | (t != <float>0.0) & (x < <float>0.0) \
+        else <float>0.0
+    # pw t + (1 - t), never 1 + (pw - 1) t (which cancels for a small pw)
+    cdef float lw = pw * t + (<float>1.0 - t)
     return lin + lw * log_err_f32(v, (<float>1.0 - v) + e)
 
 
@@ -346,7 +350,8 @@ cdef inline double logit_loss_f64(double x, double t, double pw) noexcept nogil:
     cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
     cdef double v = 1.0 + e
     cdef double lin = (1.0 - t) * x if x >= 0.0 else -(pw * (t * x))
-    cdef double lw = (pw - 1.0) * t + 1.0
+    lin = lin if (t != 1.0) & (x >= 0.0) | (t != 0.0) & (x < 0.0) else 0.0
+    cdef double lw = pw * t + (1.0 - t)
     return lin + lw * log_err_f64(v, (1.0 - v) + e)
 
 
@@ -375,3 +380,141 @@ cdef inline double logit_grad_f64(double x, double t, double pw, double* hess) n
     cdef double a = pt + (1.0 - t)
     hess[0] = a * sig * omsig
     return (1.0 - t) - a * omsig if pos else a * sig - pt
+
+
+# ------------------------------------------------------------------ probabilities, unclamped
+#
+# clamp_log=False: the exact loss -(t log x + (1 - t) log(1 - x)), with 0 log 0 = 0 (a term
+# whose weight t or 1 - t is 0 contributes 0, even where its log is -inf), so +inf only at a
+# wrong saturated prediction (x = 0 with t > 0, x = 1 with t < 1); and the exact derivative
+# (x - t) / (x (1 - x)) = (1 - t) / (1 - x) - t / x, with its limits at x = 0 and 1.
+
+cdef inline float log_raw_f32(float v, float err) noexcept nogil:
+    """log(v + err) for v in (0, 2], err as in log_err_f32, without the clamp (subnormal v
+    split exactly by the 2^25 scaling); -inf at v = 0."""
+    cdef uint32_t b = f2u(v * <float>33554432.0)
+    cdef int32_t k = (<int32_t>(b - <uint32_t>0x3f3504f3)) >> 23
+    cdef float f = u2f(b - (<uint32_t>k << 23)) - <float>1.0
+    cdef int32_t e = 152 - k
+    e = e if e < 254 else 254
+    f = f + err * u2f(<uint32_t>e << 23)
+    cdef float r = log_reduced_f32(f, <float>(k - 25))
+    return r if v > <float>0.0 else -u2f(<uint32_t>0x7f800000)
+
+
+cdef inline double log_raw_f64(double v, double err) noexcept nogil:
+    """log(v + err) for v in (0, 2], |err| <= ulp(v) / 2, any v > 0 (a subnormal is scaled
+    by 2^54 first); -inf at v = 0."""
+    cdef bint sub = v < 2.2250738585072014e-308
+    cdef uint64_t b = d2u(v * 18014398509481984.0 if sub else v)
+    cdef double f = mant_f64(b) + err * inv_scale_f64(b)
+    cdef double r = log_reduced_f64(f, f / (2.0 + f), expo_f64(b) - (54.0 if sub else 0.0))
+    return r if v > 0.0 else -u2d(<uint64_t>0x7ff0000000000000)
+
+
+cdef inline float prob_loss_exact_f32(float x, float t) noexcept nogil:
+    x = x + <float>0.0
+    cdef float w = <float>1.0 - x
+    cdef float err = (<float>1.0 - w) - x
+    cdef float a = t * log_raw_f32(x, <float>0.0)
+    cdef float b = (t - <float>1.0) * log_raw_f32(w, err)
+    # (+ 0 turns the -0 of a perfect prediction into +0)
+    return ((b if t != <float>1.0 else <float>0.0) - (a if t != <float>0.0 else <float>0.0)
+            + <float>0.0)
+
+
+cdef inline double prob_loss_exact_f64(double x, double t) noexcept nogil:
+    x = x + 0.0
+    cdef double w = 1.0 - x
+    cdef double err = (1.0 - w) - x
+    cdef double a = t * log_raw_f64(x, 0.0)
+    cdef double b = (t - 1.0) * log_raw_f64(w, err)
+    return ((b if t != 1.0 else 0.0) - (a if t != 0.0 else 0.0)) + 0.0
+
+
+cdef inline float prob_grad_exact_f32(float x, float t) noexcept nogil:
+    cdef float inf = u2f(<uint32_t>0x7f800000)
+    cdef float r = (x - t) / ((<float>1.0 - x) * x)
+    r = r if x != <float>0.0 else (<float>1.0 if t == <float>0.0 else -inf)
+    return r if x != <float>1.0 else (<float>-1.0 if t == <float>1.0 else inf)
+
+
+cdef inline double prob_grad_exact_f64(double x, double t) noexcept nogil:
+    cdef double inf = u2d(<uint64_t>0x7ff0000000000000)
+    cdef double r = (x - t) / ((1.0 - x) * x)
+    r = r if x != 0.0 else (1.0 if t == 0.0 else -inf)
+    return r if x != 1.0 else (-1.0 if t == 1.0 else inf)
+
+
+# ------------------------------------------------------------------ focal loss (logits)
+#
+# torchvision's sigmoid_focal_loss: with s = sigmoid(x), ce the logits BCE (pw = 1),
+# u = 1 - p_t = t (1 - s) + (1 - t) s and A = alpha t + (1 - alpha)(1 - t) (1 if alpha < 0):
+#   loss = A ce u^g
+#   grad = A u^g B,  B = (s - t) + k ce r,  k = g (1 - 2t),  r = s (1 - s) / u
+#   hess = A u^g (s (1 - s) + 2 k (s - t) r + k ce r (1 - 2s) + g (g - 1)(1 - 2t)^2 ce r^2)
+# (d u / dx = (1 - 2t) s (1 - s) and d r / dx = r (1 - 2s) - (1 - 2t) r^2). Everything is
+# written with e = exp(-|x|): u = D / (1 + e), D = t e + (1 - t) for x >= 0 and
+# (1 - t) e + t below; r = e / ((1 + e) D) lies in [0, 2]; u^g = exp(g (log D - log1p e)), with
+# u^0 = 1 (0^0 included, as torch's pow). No term overflows for any finite x: ce <= |x| +
+# ln 2, r <= 2, u^g <= 1. D = 0 (a 0/1 target on the right side, e = 0) is the limit
+# r = 1 / (1 + e).
+
+cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* grad,
+                            float* hess) noexcept nogil:
+    """The focal loss (returned), its gradient and hessian (stored) for one element."""
+    cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))
+    cdef float v = <float>1.0 + e
+    cdef float sp = log_err_f32(v, (<float>1.0 - v) + e)  # log1p(e)
+    cdef float q = <float>1.0 / v
+    cdef bint pos = x >= <float>0.0
+    cdef float s = q if pos else e * q
+    cdef float oms = e * q if pos else q
+    cdef float ce = (((<float>1.0 - t) * x if pos else -(t * x))
+                     if (t != <float>1.0) & pos | (t != <float>0.0) & (not pos) else <float>0.0) + sp
+    cdef float dce = (<float>1.0 - t) - oms if pos else s - t
+    cdef float omt1 = <float>1.0 - t
+    # D = tt e + (1 - tt), tt = t (x >= 0) or 1 - t, with 1 - tt never formed (it would
+    # round away the low bits of a small t)
+    cdef float d = fb_fmaf(t, e, omt1) if pos else fb_fmaf(omt1, e, t)
+    cdef float lu = log_raw_f32(d, <float>0.0) - sp
+    cdef float ug = exp_neg_f32(gamma * lu) if gamma != <float>0.0 else <float>1.0
+    cdef float r = (e * q) / d if d > <float>0.0 else q
+    cdef float a = (alpha * t + (<float>1.0 - alpha) * (<float>1.0 - t)
+                    if alpha >= <float>0.0 else <float>1.0)
+    cdef float omt = <float>1.0 - <float>2.0 * t
+    cdef float k = gamma * omt
+    cdef float cer = ce * r
+    cdef float au = a * ug
+    grad[0] = au * fb_fmaf(k, cer, dce)
+    hess[0] = au * (s * oms + k * (<float>2.0 * dce * r + cer * (oms - s))
+                    + gamma * (gamma - <float>1.0) * omt * omt * cer * r)
+    return au * ce
+
+
+cdef inline double focal_f64(double x, double t, double alpha, double gamma, double* grad,
+                             double* hess) noexcept nogil:
+    cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
+    cdef double v = 1.0 + e
+    cdef double sp = log_err_f64(v, (1.0 - v) + e)
+    cdef double q = 1.0 / v
+    cdef bint pos = x >= 0.0
+    cdef double s = q if pos else e * q
+    cdef double oms = e * q if pos else q
+    cdef double ce = (((1.0 - t) * x if pos else -(t * x))
+                      if (t != 1.0) & pos | (t != 0.0) & (not pos) else 0.0) + sp
+    cdef double dce = (1.0 - t) - oms if pos else s - t
+    cdef double omt1 = 1.0 - t
+    cdef double d = fb_fma(t, e, omt1) if pos else fb_fma(omt1, e, t)
+    cdef double lu = log_raw_f64(d, 0.0) - sp
+    cdef double ug = exp_neg_f64(gamma * lu) if gamma != 0.0 else 1.0
+    cdef double r = (e * q) / d if d > 0.0 else q
+    cdef double a = alpha * t + (1.0 - alpha) * (1.0 - t) if alpha >= 0.0 else 1.0
+    cdef double omt = 1.0 - 2.0 * t
+    cdef double k = gamma * omt
+    cdef double cer = ce * r
+    cdef double au = a * ug
+    grad[0] = au * fb_fma(k, cer, dce)
+    hess[0] = au * (s * oms + k * (2.0 * dce * r + cer * (oms - s))
+                    + gamma * (gamma - 1.0) * omt * omt * cer * r)
+    return au * ce

@@ -97,13 +97,31 @@ def _reduction(size_average, reduce, reduction):
     return reduction
 
 
+def _weighted_mean(per_element, weight):
+    """sum(w l) / sum(w) over the broadcast weight (the mean without one): fastbce's
+    "weighted_mean" in torch operations, for the calls torch computes."""
+    if weight is None:
+        return per_element.mean()
+    return per_element.sum() / weight.expand_as(per_element).sum()
+
+
 def _torch_bce(input, target, weight, reduction, label_smoothing):
+    if reduction == "weighted_mean":
+        per = _F.binary_cross_entropy(input, _smoothed(target, label_smoothing), weight,
+                                      reduction="none")
+        return _weighted_mean(per, weight)
     return _F.binary_cross_entropy(
         input, _smoothed(target, label_smoothing), weight, reduction=reduction
     )
 
 
 def _torch_bce_logits(input, target, weight, reduction, pos_weight, label_smoothing):
+    if reduction == "weighted_mean":
+        per = _F.binary_cross_entropy_with_logits(
+            input, _smoothed(target, label_smoothing), weight, reduction="none",
+            pos_weight=pos_weight,
+        )
+        return _weighted_mean(per, weight)
     return _F.binary_cross_entropy_with_logits(
         input, _smoothed(target, label_smoothing), weight, reduction=reduction,
         pos_weight=pos_weight,
@@ -190,6 +208,8 @@ def binary_cross_entropy(
     ----------
     input, target, weight, size_average, reduce, reduction
         As in torch. ``target`` has ``input``'s shape; ``weight`` broadcasts to it.
+        ``reduction`` may also be ``"weighted_mean"``: sum(w l) / sum(w), fastbce's
+        addition (torch's "mean" divides by the element count).
     label_smoothing : float in [0, 1), default 0
         Keyword only, fastbce's addition: targets become ``t * (1 - ls) + ls / 2``.
 
@@ -235,7 +255,8 @@ def binary_cross_entropy_with_logits(
     ----------
     input, target, weight, size_average, reduce, reduction, pos_weight
         As in torch. ``target`` has ``input``'s shape; ``weight`` and ``pos_weight`` broadcast
-        to it (``pos_weight`` usually ``(C,)`` over the last axis).
+        to it (``pos_weight`` usually ``(C,)`` over the last axis). ``reduction`` may also be
+        ``"weighted_mean"`` (see ``binary_cross_entropy``).
     label_smoothing : float in [0, 1), default 0
         Keyword only, fastbce's addition: targets become ``t * (1 - ls) + ls / 2``.
 

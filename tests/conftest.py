@@ -1,9 +1,27 @@
-"""Fixtures shared by the test files."""
+"""Fixtures and settings shared by the test files.
+
+Hypothesis runs with the profile "fastbce" (deterministic: derandomized, no example
+database, no deadline; a failing example is printed with its reproduction blob).
+FASTBCE_HYPOTHESIS=thorough runs many more, random examples (for hunting, not CI)."""
+
+import os
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 import fastbce
+
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
+settings.register_profile(
+    "fastbce", derandomize=True, database=None, deadline=None, print_blob=True,
+    max_examples=100, suppress_health_check=_SLOW_DATA,
+)
+settings.register_profile(
+    "thorough", derandomize=False, database=None, deadline=None, print_blob=True,
+    max_examples=3000, suppress_health_check=_SLOW_DATA,
+)
+settings.load_profile(os.environ.get("FASTBCE_HYPOTHESIS", "fastbce"))
 
 
 @pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])

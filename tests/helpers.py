@@ -29,3 +29,82 @@ def make(shape, dtype, seed=0, lo=0.0, hi=1.0):
 
 def assert_close(actual, expected, dtype):
     np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), **TOL[np.dtype(dtype).type])
+
+
+# ------------------------------------------------------------------ kernel modules and inputs
+
+
+def isas_under_test():
+    """The kernel modules a test should run: the one FASTBCE_ISA names when it names one
+    (CI runs the whole suite once per module), else every module this CPU runs."""
+    import os
+
+    import fastbce._config as config
+
+    chosen = os.environ.get("FASTBCE_ISA", "auto").strip().lower() or "auto"
+    return list(config.kernels_runnable) if chosen == "auto" else [config.kernels_name]
+
+
+class kernels_module:
+    """Context manager: the public functions run on kernel module ``name`` (the module that
+    ``fastbce._bce``, the single route to the kernels, calls) until exit."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        import importlib
+
+        import fastbce._bce as bce
+
+        assert hasattr(bce, "kernels"), "fastbce._bce no longer binds `kernels`: update the tests"
+        self.saved = bce.kernels
+        bce.kernels = importlib.import_module(f"fastbce._kernels_{self.name}")
+        return bce.kernels
+
+    def __exit__(self, *exc):
+        import fastbce._bce as bce
+
+        bce.kernels = self.saved
+        return False
+
+
+from fingerprint import fingerprint  # noqa: F401 (re-exported; torch-free module)
+
+
+class Child:
+    """A Python child process started now, its result (stdout, parsed as JSON) awaited later:
+    the slow subprocess tests start theirs when their module is imported, so that they run
+    beside the rest of the suite. Killed at exit if nobody waited for it."""
+
+    def __init__(self, code, *args, env=None):
+        import atexit
+        import os
+        import subprocess
+        import sys
+        import tempfile
+
+        import fastbce
+
+        # the fastbce these tests imported (an installed package, or an in-place build),
+        # never a source tree without its compiled modules that the working directory
+        # would put first on sys.path
+        root = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
+        env = dict(os.environ if env is None else env)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env,
+                                     cwd=tempfile.gettempdir(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        atexit.register(self._kill)
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+
+    def result(self, timeout=600):
+        import json
+
+        out, err = self.proc.communicate(timeout=timeout)
+        if self.proc.returncode != 0:
+            raise AssertionError(f"child failed ({self.proc.returncode}):\n{err[-4000:]}")
+        return json.loads(out)

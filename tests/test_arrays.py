@@ -261,3 +261,44 @@ def test_criterion_object():
     assert_close(loss, ref_loss, np.float64)
     assert_close(3.0 * grad, ref_grad, np.float64)
     assert "reduction='sum'" in repr(crit)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_fortran_input_gives_fortran_outputs(logits):
+    """Outputs keep a Fortran-ordered input's layout (np.empty_like's rule), with the same
+    values as for the C-ordered copy; the weight, pos_weight and per-element grad_output
+    broadcast in the caller's shape."""
+    rng = np.random.default_rng(5)
+    shape = (40, 3, 30)
+    xc = rng.random(shape) * (8 - 4 if logits else 0.98) + (-4 if logits else 0.01)
+    tc = rng.random(shape)
+    w = rng.random((3, 1)) + 0.5
+    go = rng.random(shape)
+    x, t = np.asfortranarray(xc), np.asfortranarray(tc)
+    kw = {"pos_weight": rng.random(30) + 0.5} if logits else {}
+    grad_fn = (fastbce.binary_cross_entropy_with_logits_grad if logits
+               else fastbce.binary_cross_entropy_grad)
+    both = (fastbce.binary_cross_entropy_with_logits_and_grad if logits
+            else fastbce.binary_cross_entropy_and_grad)
+    loss, grad = both(x, t, w, reduction="none", **kw)
+    ref_loss, ref_grad = both(xc, tc, w, reduction="none", **kw)
+    assert loss.flags.f_contiguous and grad.flags.f_contiguous
+    np.testing.assert_array_equal(loss, ref_loss)
+    np.testing.assert_array_equal(grad, ref_grad)
+    g = grad_fn(x, t, w, reduction="none", grad_output=go, **kw)
+    np.testing.assert_array_equal(g, grad_fn(xc, tc, w, reduction="none", grad_output=go, **kw))
+    np.testing.assert_allclose(both(x, t, w, reduction="sum", **kw)[0],
+                               both(xc, tc, w, reduction="sum", **kw)[0], rtol=1e-13)
+    out = np.empty(shape)  # a C-ordered out is filled and returned as given
+    assert grad_fn(x, t, w, out=out, **kw) is out
+    np.testing.assert_array_equal(out, grad_fn(xc, tc, w, **kw))
+    with pytest.raises(ValueError, match=r"weight shape \(40,\) does not broadcast to input shape \(40, 3, 30\)"):
+        grad_fn(x, t, np.ones(40), **kw)
+
+
+def test_criterion_repr_names_every_option():
+    crit = fastbce.BCEWithLogitsLoss(weight=np.ones(3), pos_weight=np.ones(3), num_threads=2)
+    text = repr(crit)
+    assert "pos_weight=<ndarray>" in text and "weight=<ndarray>" in text and "num_threads=2" in text
+    assert repr(fastbce.BCEWithLogitsLoss()) == (
+        "BCEWithLogitsLoss(weight=None, reduction='mean', pos_weight=None, label_smoothing=0.0)")

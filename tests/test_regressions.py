@@ -131,3 +131,80 @@ def test_no_overflow_warnings_leak():
     assert np.isinf(s) and s.dtype == np.float32 and torch.isinf(ref)
     assert big.dtype == np.float32 and np.isinf(big).all()
     assert np.isinf(lw)
+
+
+# ------------------------------------------------------------------ found by the property and hostile tests
+# (issue 13); each failed before its fix.
+
+
+def test_zero_d_operands_that_need_a_cast_keep_their_shape():
+    # a Python float with an int target, a float16 scalar, a big-endian scalar
+    assert fastbce.binary_cross_entropy(0.25, 1, reduction="none").shape == ()
+    assert fastbce.binary_cross_entropy(np.float16(0.25), np.float16(1), reduction="none").shape == ()
+    x = np.array(0.25, ">f8")
+    assert fastbce.binary_cross_entropy_grad(x, x, reduction="none").shape == ()
+    assert fastbce.binary_cross_entropy_with_logits(np.float32(0.5), 1.0) == pytest.approx(0.474077, rel=1e-5)
+
+
+@pytest.mark.parametrize("pw", [1e-4, 1e-8, 1e-20])
+def test_logits_loss_with_small_pos_weight(dtype, pw):
+    x = np.linspace(-5, 5, 41).astype(dtype)
+    t = np.ones_like(x)
+    loss = fastbce.binary_cross_entropy_with_logits(x, t, pos_weight=dtype(pw), reduction="none")
+    pwd = float(dtype(pw))
+    exact = [float(mpmath.mpf(pwd) * mpmath.log1p(mpmath.exp(-mpmath.mpf(float(v))))) for v in x]
+    # t = 1: loss = pw softplus(-x), a product: a few roundings
+    np.testing.assert_allclose(loss, exact, rtol=8 * float(np.finfo(dtype).eps))
+
+
+def test_float16_results_overflow_silently():
+    x = np.array([0.0, 0.5], np.float16)
+    t = np.array([1.0, 0.5], np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grad = fastbce.binary_cross_entropy_grad(x, t, reduction="sum")  # -1/eps: beyond float16
+        out = np.empty(2, np.float16)
+        fastbce.binary_cross_entropy_grad(x, t, reduction="sum", out=out)
+    assert grad[0] == -np.inf and out[0] == -np.inf
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_loss_of_a_right_infinite_logit_is_zero(dtype, reduction):
+    x = np.array([np.inf, -np.inf], dtype)
+    t = np.array([1.0, 0.0], dtype)
+    loss = fastbce.binary_cross_entropy_with_logits(x, t, reduction=reduction)
+    np.testing.assert_array_equal(loss, np.zeros(2, dtype) if reduction == "none" else 0.0)
+    loss_pw = fastbce.binary_cross_entropy_with_logits(x, t, pos_weight=dtype(3), reduction=reduction)
+    np.testing.assert_array_equal(loss_pw, loss)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_misaligned_arrays_are_copied_not_read_misaligned(dtype):
+    """A view at an odd byte offset is C-contiguous but not aligned: the kernels read whole,
+    aligned elements (UBSan reported the misaligned loads), so it is copied; the results
+    are those of an aligned copy, and a misaligned out= is filled."""
+    n = 3000
+    size = np.dtype(dtype).itemsize
+
+    def misaligned(values):
+        raw = np.zeros(n * size + 1, np.uint8)
+        view = np.frombuffer(raw.data, dtype=dtype, count=n, offset=1)
+        assert not view.flags.aligned and view.flags.writeable
+        view[...] = values
+        return view
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.01, 0.99, n).astype(dtype)
+    t = rng.uniform(0, 1, n).astype(dtype)
+    mx, mt = misaligned(x), misaligned(t)
+    np.testing.assert_array_equal(mx, x)
+    for fn in (fastbce.binary_cross_entropy_and_grad,
+               fastbce.binary_cross_entropy_with_logits_and_grad):
+        got = fn(mx, mt, misaligned(t), reduction="none")
+        want = fn(x, t, t, reduction="none")
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    out = misaligned(np.zeros(n, dtype))
+    res = fastbce.binary_cross_entropy_grad(mx, mt, reduction="sum", out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, fastbce.binary_cross_entropy_grad(x, t, reduction="sum"))

@@ -506,3 +506,31 @@ def test_compiled_training_step(backend):
     ref_loss, ref_grads = _compiled_step(nn.BCEWithLogitsLoss(pos_weight=pw), "eager")
     torch.testing.assert_close(loss, ref_loss)
     torch.testing.assert_close(grads, ref_grads)
+
+
+@pytest.mark.parametrize("logits", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_weighted_mean_reduction(logits, dtype):
+    """fastbce's "weighted_mean" (sum(w l) / sum(w)) through the adapter, served (float32,
+    float64) and computed by torch (bfloat16), forward and backward."""
+    import fastbce.torch as ft
+
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(40, 7, generator=gen) if logits else torch.rand(40, 7, generator=gen) * 0.9
+         + 0.05).to(dtype).requires_grad_()
+    t = torch.rand(40, 7, generator=gen).to(dtype)
+    w = (torch.rand(40, 1, generator=gen) + 0.5).to(dtype)
+    fn = ft.binary_cross_entropy_with_logits if logits else ft.binary_cross_entropy
+    ref_fn = F.binary_cross_entropy_with_logits if logits else F.binary_cross_entropy
+    loss = fn(x, t, w, reduction="weighted_mean")
+    (grad,) = torch.autograd.grad(loss, x)
+    x64 = x.detach().double().requires_grad_()
+    per = ref_fn(x64, t.double(), w.double(), reduction="none")
+    ref = per.sum() / w.double().expand_as(per).sum()
+    (ref_grad,) = torch.autograd.grad(ref, x64)
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2}[dtype]
+    assert loss.dtype == dtype
+    torch.testing.assert_close(loss.double(), ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=tol, atol=tol * ref_grad.abs().max())
+    crit = (ft.BCEWithLogitsLoss if logits else ft.BCELoss)(weight=w, reduction="weighted_mean")
+    torch.testing.assert_close(crit(x, t), loss)

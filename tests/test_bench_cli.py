@@ -1,0 +1,168 @@
+"""benchmarks/bench.py's command line, run as a subprocess: bad options fail before any
+timing with a message naming the option; a tiny run prints the table and writes a JSON
+file that parses (and that readme_table.py reads) and a plot. Nothing here asserts a time."""
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastbce
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks" / "bench.py"
+REFERENCE = ROOT / "benchmarks" / "reference" / "bench-xeon-avx512-2cores.json"
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+if not BENCH.exists():  # the sdist ships the tests, not the benchmarks
+    pytest.skip("benchmarks/ is not beside these tests", allow_module_level=True)
+TINY_OPS = "forward, soft t,logits grad_hess"  # op names hold commas and spaces
+TINY = [
+    "--sizes", "100,300", "--dtypes", "float32", "--threads", "1", "--min-time", "0.001",
+    "--impls", "numpy,floor", "--ops", TINY_OPS,
+]  # fmt: skip
+
+
+def run(*args, script=BENCH, timeout=120):
+    """The script in a fresh interpreter that imports the fastbce these tests import."""
+    env = dict(os.environ)
+    here = str(Path(fastbce.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    env["MPLBACKEND"] = "Agg"
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout,
+        env=env, cwd=ROOT, check=False,
+    )  # fmt: skip
+
+
+def assert_usage_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout == ""  # no table, no partial run
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--min-time", "-1"], ["--min-time", "'-1' is not a positive number of seconds"]),
+        (["--min-time", "0"], ["--min-time", "not a positive number"]),
+        (["--min-time", "nan"], ["--min-time", "not a positive number"]),
+        (["--sizes", "0"], ["--sizes", "not a whole number of elements >= 1"]),
+        (["--sizes", "1.5"], ["--sizes", "not a whole number"]),
+        (["--sizes", "1e6,x"], ["--sizes", "'x' is not a number"]),
+        (["--sizes", ","], ["--sizes", "no size given"]),
+        (["--sizes", "1e13"], ["--sizes 1e13 needs about", "GiB"]),
+        (["--threads", "0"], ["--threads", "'0' is not a thread count"]),
+        (["--dtypes", "float16"], ["--dtypes", "unknown dtype 'float16'"]),
+        (["--ops", "forward"], ["--ops", "unknown op 'forward'"]),
+        (["--impls", "torch,nosuch"], ["--impls", "unknown implementation 'nosuch'"]),
+        (["--seed", "-3"], ["--seed", "not a whole number >= 0"]),
+        (["--plot", "out.jpg"], ["--plot", "must end in .png"]),
+        (["--plot-from", str(REFERENCE), "--sizes", "100"], ["--plot-from", "--sizes"]),
+    ],
+)
+def test_bad_option_is_a_usage_error(args, fragments):
+    assert_usage_error(run(*args), *fragments)
+
+
+def test_json_path_that_is_a_directory(tmp_path):
+    assert_usage_error(run("--json", str(tmp_path)), "--json", "is a directory")
+
+
+def test_missing_peer_named_in_impls_is_an_error():
+    missing = [name for name in ("numba", "numexpr") if importlib.util.find_spec(name) is None]
+    if not missing:
+        pytest.skip("numba and numexpr are both installed: no peer is missing")
+    proc = run("--impls", missing[0], "--sizes", "100", "--json", "", "--plot", "")
+    assert_usage_error(proc, f"--impls names {missing[0]}, which cannot be loaded")
+
+
+def test_peer_that_runs_on_none_of_the_ops_is_an_error():
+    proc = run("--impls", "sklearn", "--ops", "forward, soft t", "--json", "", "--plot", "")
+    assert_usage_error(proc, "--impls names sklearn, which runs on none of the chosen --ops")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """One tiny run: 2 sizes x 2 ops x (fastbce, numpy, floor), its JSON and its plot."""
+    out = tmp_path_factory.mktemp("bench")
+    plot = out / "plot.png"
+    proc = run(*TINY, "--json", str(out / "r.json"), "--plot", str(plot) if HAS_MATPLOTLIB else "")
+    return proc, out / "r.json", plot
+
+
+def test_tiny_run_prints_the_table(tiny):
+    proc, _, _ = tiny
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| float32 |")]
+    impls = {"fastbce", "numpy", "np.dot floor"}  # fastbce always runs
+    assert {line.split(" | ")[4] for line in table} == impls
+    assert len(table) == 2 * 2 * len(impls)
+    assert "| logits grad_hess |" in proc.stdout and "| forward, soft t |" in proc.stdout
+    assert "vs fastbce" in proc.stdout and "(reference)" in proc.stdout
+
+
+def test_tiny_run_json(tiny):
+    proc, path, _ = tiny
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(path.read_text())
+    rows = doc["results"]
+    assert {(r["n"], r["op"], r["impl"]) for r in rows} == {
+        (n, op, impl)
+        for n in (100, 300)
+        for op in ("forward, soft t", "logits grad_hess")
+        for impl in ("fastbce", "numpy", "np.dot floor")
+    }
+    assert all(r["time_s"] > 0 and r["samples"] >= 3 for r in rows)
+    machine = doc["machine"]
+    assert machine["peers_run"] == ["fastbce", "numpy", "floor"]
+    # versions are recorded whether or not the package ran (torch did not run here)
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
+    assert machine["torch"] == torch_version
+    assert machine["fastbce_config"]["kernels"] == fastbce.show_config()["kernels"]
+    # the README's table is made from this format
+    table = run(str(path), script=ROOT / "benchmarks" / "readme_table.py")
+    assert table.returncode == 0, table.stderr
+    assert "| float32 | forward, soft t | 1e+02 | 1 |" in table.stdout
+
+
+def test_tiny_run_plot(tiny):
+    pytest.importorskip("matplotlib")
+    proc, _, plot = tiny
+    assert proc.returncode == 0, proc.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_from_the_reference_json(tmp_path):
+    """The committed reference results redraw (a part of them, to keep this quick)."""
+    pytest.importorskip("matplotlib")
+    doc = json.loads(REFERENCE.read_text())
+    ops = ("fwd+grad, soft t", "logits fwd+grad", "logits grad_hess")
+    doc["results"] = [r for r in doc["results"] if r["dtype"] == "float32" and r["op"] in ops]
+    part = tmp_path / "part.json"
+    part.write_text(json.dumps(doc))
+    proc = run("--plot-from", str(part), "--plot", str(tmp_path / "ref.svg"))
+    assert proc.returncode == 0, proc.stderr
+    svg = (tmp_path / "ref.svg").read_text()
+    assert "higher is better" in svg  # the axis label and the title say so
+    for label in ("fastbce (grad_out)", "fastbce (none)", "torch (ops)", "sklearn"):
+        assert label in svg  # every implementation is in a legend
+
+
+def test_plot_from_a_file_that_is_not_results(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"results": []}')
+    proc = run("--plot-from", str(bad), "--plot", str(tmp_path / "x.png"))
+    assert proc.returncode == 1
+    assert "--plot-from" in proc.stderr and "no bench.py results" in proc.stderr
+    assert "Traceback" not in proc.stderr
