@@ -109,8 +109,8 @@ LINUX = os.path.exists("/proc/self/statm")
 @pytest.mark.skipif(not LINUX, reason="reads RSS from /proc (Linux)")
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", "")
                     or "asan" in os.environ.get("LD_PRELOAD", "").rsplit("/", 1)[-1],
-                    reason="under AddressSanitizer (tools/sanitize.sh) freed memory waits in "
-                           "its quarantine: the resident size says nothing about leaks there")
+                    reason="under ASan (tools/sanitize.sh) freed memory waits in its "
+                           "quarantine: the resident size says nothing about leaks there")
 def test_no_growth_across_100k_calls():
     env = dict(os.environ, PYTHONPATH=PACKAGE_ROOT, OMP_NUM_THREADS="1")
     got = Child(CHILD, 100_000, env=env).result()
