@@ -100,23 +100,9 @@ def _where_mask(where, shape, n):
             raise ValueError(f"where could not be converted to a boolean array: {exc}") from None
     if wa.dtype != _BOOL:
         raise TypeError(f"where must be a boolean array (True: counted), got dtype {wa.dtype}")
-    if wa.shape == shape and shape:  # full-shape: read element for element
-        return np.ascontiguousarray(wa).reshape(-1), (max(n, 1), 1, [], [], [])
-    try:
-        fits = np.broadcast_shapes(wa.shape, shape) == shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"where shape {wa.shape} does not broadcast to input shape {shape}")
-    if wa.ndim == 0 and wa:
+    if wa.ndim == 0 and wa:  # a scalar True keeps every element
         return None, None
-    flat = np.ascontiguousarray(wa).reshape(-1)
-    row_len, row_step, div, mod, stride = weight_layout(wa.shape, shape)
-    if not div and row_step == 1 and row_len < _TILE_MIN and n > row_len:
-        reps = -(-_TILE_MIN // row_len)
-        flat = np.tile(flat, reps)
-        row_len *= reps
-    return flat, (row_len, row_step, div, mod, stride)
+    return _compact(wa, "where", shape, n, _BOOL)
 
 
 def _unmask(value, name, masks):
@@ -179,16 +165,21 @@ def _broadcast_operand(value, name, shape, n, cdt):
     """A weight-like operand: its compact copy in the computation dtype, and its layout."""
     if value is None:
         return None, None
-    wa = as_real_array(value, name)
+    return _compact(as_real_array(value, name), name, shape, n, cdt)
+
+
+def _compact(wa, name, shape, n, dtype):
+    """An operand read in place through a layout (a weight, pos_weight, where=): its compact
+    C-contiguous copy in ``dtype`` (no copy when it is one already) and its layout."""
     if wa.shape == shape:  # full-shape: read element for element
-        return _cast(wa, cdt).reshape(-1), (max(n, 1), 1, [], [], [])
+        return _cast(wa, dtype).reshape(-1), (max(n, 1), 1, [], [], [])
     try:
         fits = np.broadcast_shapes(wa.shape, shape) == shape
     except ValueError:
         fits = False
     if not fits:
         raise ValueError(f"{name} shape {wa.shape} does not broadcast to input shape {shape}")
-    flat = _cast(wa, cdt).reshape(-1)
+    flat = _cast(wa, dtype).reshape(-1)
     row_len, row_step, div, mod, stride = weight_layout(wa.shape, shape)
     if not div and row_step == 1 and row_len < _TILE_MIN and n > row_len:
         # a short periodic weight (per-column): tile it so that rows are long

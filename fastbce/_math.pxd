@@ -115,17 +115,23 @@ cdef inline float log_f32(float v) noexcept nogil:
 
 cdef inline float log_err_f32(float v, float err) noexcept nogil:
     """max(log(v + err), -100) for v in [+0, 2] and |err| <= ulp(v) / 2, err nonzero only
-    where v >= 1/2 (a rounding error of 1 - x or 1 + e). v = 2^(k - 25) (1 + f), so err
-    moves f by err * 2^(25 - k); that scale's exponent field, 152 - k, is capped at 254 so
-    it never overflows to inf (k < -102 only for v below 2^-127, where err is 0)."""
+    where v >= 1/2 (a rounding error of 1 - x or 1 + e)."""
+    cdef float r = log_split_f32(v, err)
+    return r if r > <float>-100.0 else <float>-100.0
+
+
+cdef inline float log_split_f32(float v, float err) noexcept nogil:
+    """log(v + err) for v in (0, 2] (v = 0 gives a finite value below -100): v = 2^(k - 25)
+    (1 + f), so err moves f by err * 2^(25 - k); that scale's exponent field, 152 - k, is
+    capped at 254 so it never overflows to inf (k < -102 only for v below 2^-127, where err
+    is 0). Subnormal v split exactly, thanks to the 2^25 scaling."""
     cdef uint32_t b = f2u(v * <float>33554432.0)
     cdef int32_t k = (<int32_t>(b - <uint32_t>0x3f3504f3)) >> 23
     cdef float f = u2f(b - (<uint32_t>k << 23)) - <float>1.0
     cdef int32_t e = 152 - k
     e = e if e < 254 else 254
     f = f + err * u2f(<uint32_t>e << 23)
-    cdef float r = log_reduced_f32(f, <float>(k - 25))
-    return r if r > <float>-100.0 else <float>-100.0
+    return log_reduced_f32(f, <float>(k - 25))
 
 
 cdef inline float exp_neg_f32(float y) noexcept nogil:
@@ -390,15 +396,9 @@ cdef inline double logit_grad_f64(double x, double t, double pw, double* hess) n
 # (x - t) / (x (1 - x)) = (1 - t) / (1 - x) - t / x, with its limits at x = 0 and 1.
 
 cdef inline float log_raw_f32(float v, float err) noexcept nogil:
-    """log(v + err) for v in (0, 2], err as in log_err_f32, without the clamp (subnormal v
-    split exactly by the 2^25 scaling); -inf at v = 0."""
-    cdef uint32_t b = f2u(v * <float>33554432.0)
-    cdef int32_t k = (<int32_t>(b - <uint32_t>0x3f3504f3)) >> 23
-    cdef float f = u2f(b - (<uint32_t>k << 23)) - <float>1.0
-    cdef int32_t e = 152 - k
-    e = e if e < 254 else 254
-    f = f + err * u2f(<uint32_t>e << 23)
-    cdef float r = log_reduced_f32(f, <float>(k - 25))
+    """log(v + err) for v in [+0, 2], err as in log_err_f32, without the clamp: -inf at
+    v = 0."""
+    cdef float r = log_split_f32(v, err)
     return r if v > <float>0.0 else -u2f(<uint32_t>0x7f800000)
 
 

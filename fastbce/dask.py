@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _api, _bce, _config
+from .metrics import check_pred_shape
 
 __all__ = [
     "binary_cross_entropy",
@@ -1034,17 +1035,7 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None,
         if p.dtype.kind not in "biuf":
             raise ValueError(f"y_pred must hold numbers, got dtype {p.dtype}")
         p = p.astype(np.float64)
-    if p.ndim == 0:
-        raise ValueError(f"y_pred must be an array of shape (n_samples,) or (n_samples, 2), "
-                         f"got a scalar {y_pred!r}")
-    if p.ndim > 2:
-        raise ValueError(f"Found array with dim {p.ndim}, while dim <= 2 is required.")
-    if p.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={p.shape}) while a minimum of 1 "
-                         "is required.")
-    if p.ndim == 2 and p.shape[1] > 2:
-        raise ValueError(f"y_pred has {p.shape[1]} columns: {_MULTICLASS_HINT} for multiclass "
-                         "probabilities")
+    check_pred_shape(p, y_pred, _MULTICLASS_HINT)
     y = _lazy_1d(y_true, "y_true")
     if y.ndim != 1:
         raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "

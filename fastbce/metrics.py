@@ -21,6 +21,21 @@ _FLOATS = (np.float16, np.float32, np.float64)  # kept as they are; anything els
 _MULTICLASS_HINT = "fastbce.metrics.log_loss is binary only; use sklearn.metrics.log_loss"
 
 
+def check_pred_shape(p, y_pred, hint):
+    """scikit-learn's checks of y_pred's shape (``p``: y_pred as an array, NumPy or dask)."""
+    if p.ndim == 0:
+        raise ValueError(f"y_pred must be an array of shape (n_samples,) or (n_samples, 2), "
+                         f"got a scalar {y_pred!r}")
+    if p.ndim > 2:
+        raise ValueError(f"Found array with dim {p.ndim}, while dim <= 2 is required.")
+    if p.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={p.shape}) while a minimum of 1 "
+                         "is required.")
+    if p.ndim == 2 and p.shape[1] > 2:
+        raise ValueError(f"y_pred has {p.shape[1]} columns: {hint} for multiclass "
+                         "probabilities")
+
+
 def _probabilities(y_pred):
     """y_pred as a 1-D or 2-D floating array, checked the way scikit-learn checks it."""
     p = np.asarray(y_pred)
@@ -31,17 +46,7 @@ def _probabilities(y_pred):
             p = p.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"y_pred must hold numbers: {exc}") from None
-    if p.ndim == 0:
-        raise ValueError(f"y_pred must be an array of shape (n_samples,) or (n_samples, 2), "
-                         f"got a scalar {y_pred!r}")
-    if p.ndim > 2:
-        raise ValueError(f"Found array with dim {p.ndim}, while dim <= 2 is required.")
-    if p.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={p.shape}) while a minimum of 1 "
-                         "is required.")
-    if p.ndim == 2 and p.shape[1] > 2:
-        raise ValueError(f"y_pred has {p.shape[1]} columns: {_MULTICLASS_HINT} for multiclass "
-                         "probabilities")
+    check_pred_shape(p, y_pred, _MULTICLASS_HINT)
     lo, hi = p.min(), p.max()  # NaN propagates into both
     if np.isnan(lo) or np.isnan(hi):
         raise ValueError("Input contains NaN.")

@@ -15,6 +15,17 @@ REDUCTIONS = ["none", "mean", "sum", "weighted_mean"]
 
 # ------------------------------------------------------------------ references
 
+def reduced(per, keep, wf, reduction):
+    """The per-element losses ``per`` (0 where not kept) reduced as fastbce's reduction."""
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    if reduction == "mean":
+        return per.sum() / keep.sum()
+    return per.sum() / wf[keep].sum()
+
+
 def ref_bce(x, t, w, keep, reduction, logits, pos_weight=None):
     """(loss, grad) by torch float64 autograd over the counted elements only; skipped
     elements get loss 0 and gradient 0."""
@@ -32,14 +43,7 @@ def ref_bce(x, t, w, keep, reduction, logits, pos_weight=None):
         xs = torch.where(torch.tensor(keep), xt, torch.full_like(xt, 0.5))
         per = F.binary_cross_entropy(xs, tt, weight=torch.tensor(wf), reduction="none")
     per = torch.where(torch.tensor(keep), per, torch.zeros_like(per))
-    if reduction == "none":
-        loss = per
-    elif reduction == "sum":
-        loss = per.sum()
-    elif reduction == "mean":
-        loss = per.sum() / keep.sum()
-    else:
-        loss = per.sum() / wf[keep].sum()
+    loss = reduced(per, keep, wf, reduction)
     (grad,) = torch.autograd.grad(loss.sum(), xt)
     return loss.detach().numpy(), grad.numpy()
 
@@ -67,14 +71,7 @@ def ref_focal(x, t, alpha, gamma, w=None, keep=True, reduction="none"):
     per = torch.where(torch.tensor(keep), per, torch.zeros_like(per))
     (g_el,) = torch.autograd.grad(per.sum(), xt, create_graph=True, retain_graph=True)
     (hess,) = torch.autograd.grad(g_el.sum(), xt, retain_graph=True)
-    if reduction == "none":
-        loss = per
-    elif reduction == "sum":
-        loss = per.sum()
-    elif reduction == "mean":
-        loss = per.sum() / keep.sum()
-    else:
-        loss = per.sum() / wf[keep].sum()
+    loss = reduced(per, keep, wf, reduction)
     (grad,) = torch.autograd.grad(loss.sum(), xt)
     return loss.detach().numpy(), grad.numpy(), hess.numpy()
 
