@@ -4,6 +4,8 @@
 ``_kernels_baseline`` (any x86-64), ``_kernels_avx2`` (``-march=x86-64-v3``: AVX2, FMA) and
 ``_kernels_avx512`` (``-march=x86-64-v4``: AVX-512 F/BW/DQ/VL) -- and only as the baseline on
 other architectures; ``fastbce._config`` imports the best module the CPU runs.
+``fastbce/_bce.pyx``, the Python layer's route to the kernels, is compiled once, against
+NumPy's C API.
 
 Environment switches:
   FASTBCE_OPENMP=1|0   force the OpenMP build on or off (default: probe the compiler)
@@ -91,10 +93,10 @@ class BuildExt(build_ext):
             with open(stamp, "w") as f:
                 f.write(tag)
         for ext in self.extensions:
-            isa = ext.name.rsplit("_", 1)[1]
-            ext.extra_compile_args = COMMON_FLAGS + ISA_FLAGS[isa] + extra
+            isa = ext.name.rsplit("_", 1)[1] if ext.name.startswith("fastbce._kernels_") else None
+            ext.extra_compile_args = COMMON_FLAGS + ISA_FLAGS.get(isa, []) + extra
             ext.extra_link_args = list(extra)
-            if use_omp:
+            if use_omp and isa is not None:
                 ext.extra_compile_args.append("-fopenmp")
                 ext.extra_link_args.append("-fopenmp")
         super().build_extensions()
@@ -131,6 +133,18 @@ def _extensions():
                 include_dirs=["fastbce"],
             )
         )
+    import numpy
+
+    exts.append(
+        Extension(
+            "fastbce._bce",
+            ["fastbce/_bce.pyx"],
+            include_dirs=[numpy.get_include()],
+            # the oldest NumPy this module must load into (pyproject.toml's dependency)
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
+                           ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")],
+        )
+    )
     return cythonize(exts, compiler_directives=DIRECTIVES, include_path=[here])
 
 

@@ -1,3 +1,5 @@
+# cython: language_level=3, boundscheck=True, wraparound=True, cdivision=False
+# (Python semantics throughout: negative indices, checked indexing, division by zero raises)
 """Layer 3 of fastbce: array coercion, dtype policy, shape checks, outputs and threads.
 
 Every public function goes one way: ``compute`` coerces and checks its arguments, describes
@@ -5,22 +7,79 @@ the work once and makes one call of the compiled pass (``kernels.run``). No per-
 happens here. The only input-sized allocations are the outputs, the copies that coercion
 cannot avoid (a non-contiguous, non-native or non-float operand) and a scratch buffer for an
 ``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
+
+This is Python code compiled by Cython (once, not per instruction set), so that a call on
+100 elements costs little more than the kernel: the checks that find an array plain (exact
+ndarray, native float32/float64, C-contiguous, aligned), the fresh outputs and the NumPy
+scalar of a reduced loss use NumPy's C API instead of attribute lookups and constructors.
 """
 
 import math
 
 import numpy as np
 
+cimport numpy as cnp
+
 from . import _config
 from ._config import kernels
+
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    object PyArray_Scalar(void* data, cnp.dtype descr, object base)
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2, "weighted_mean": 3}
 _BOOL = np.dtype(bool)
 _F32_MAX = float(np.finfo(np.float32).max)
-_F64_TYPE = np.float64
 _PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
+
+cdef double _F32_MAX_C = _F32_MAX
+cdef int _BEHAVED = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
+
+
+cdef inline bint _plain(object a, object dtype):
+    """``a`` is an exact ndarray of this (native) dtype, C-contiguous and aligned: the
+    kernels read it as it is."""
+    return (type(a) is np.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
+            and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, _BEHAVED))
+
+
+cdef inline bint _fortran_only(object a):
+    """``a`` is an ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
+    return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
+            and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_F_CONTIGUOUS)
+            and not cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_C_CONTIGUOUS))
+
+
+cdef inline bint _same_shape(cnp.ndarray a, cnp.ndarray b):
+    cdef int k, nd = cnp.PyArray_NDIM(a)
+    if cnp.PyArray_NDIM(b) != nd:
+        return False
+    for k in range(nd):
+        if cnp.PyArray_DIM(a, k) != cnp.PyArray_DIM(b, k):
+            return False
+    return True
+
+
+cdef inline object _empty_as(cnp.ndarray x):
+    """A fresh C-ordered array of ``x``'s shape and dtype (``x`` is in the computation
+    dtype)."""
+    return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
+
+
+cdef object _result_scalar(double value, object rdt):
+    """A float64 sum or mean as a NumPy scalar of the result dtype (overflow to inf is
+    silent, as in torch)."""
+    cdef float v32
+    if rdt is _F64:
+        return PyArray_Scalar(&value, <cnp.dtype>rdt, None)
+    if rdt is _F32 and -_F32_MAX_C <= value <= _F32_MAX_C:
+        v32 = <float>value
+        return PyArray_Scalar(&v32, <cnp.dtype>rdt, None)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return rdt.type(value)
 
 # A per-column weight whose period is shorter than this is tiled (a small copy, never
 # input-sized) so that the kernel copies long runs of it.
@@ -213,16 +272,6 @@ def _target_buffer(out, name, shape, cdt, rdt):
     return np.empty(shape, cdt), out
 
 
-def _scalar(value, rdt):
-    """A float64 sum or mean as a NumPy scalar of the result dtype (overflow to inf is silent)."""
-    if rdt is _F64:
-        return _F64_TYPE(value)
-    if -_F32_MAX <= value <= _F32_MAX:
-        return rdt.type(value)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return rdt.type(value)
-
-
 def compute(
     logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
     want_loss, want_grad, want_hess, grad_output=1.0, loss_out=None, grad_out=None,
@@ -237,8 +286,7 @@ def compute(
 
     A Fortran-ordered input is computed in its memory order (as the C-ordered transpose of
     everything), so its outputs are Fortran-ordered, as ``np.empty_like`` would make them."""
-    if type(input) is np.ndarray and input.ndim > 1 and input.flags.f_contiguous \
-            and not input.flags.c_contiguous:
+    if _fortran_only(input):
         done = _fortran(
             logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
             want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
@@ -258,8 +306,7 @@ def compute(
     masks = None
 
     # input and target: no copy for C-contiguous native float32/float64 arrays
-    if type(input) is np.ndarray and (input.dtype is _F32 or input.dtype is _F64) \
-            and input.flags.c_contiguous and input.flags.aligned:
+    if _plain(input, _F32) or _plain(input, _F64):
         x = input
         cdt = rdt = input.dtype
     else:
@@ -271,15 +318,14 @@ def compute(
         rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
         x = _cast(a, cdt)
     shape = x.shape
-    if type(target) is np.ndarray and target.dtype is cdt and target.flags.c_contiguous \
-            and target.flags.aligned:
+    if _plain(target, cdt):
         t = target
     else:
         if isinstance(target, np.ma.MaskedArray):
             masks = [] if masks is None else masks
             target = _unmask(target, "target", masks)
         t = _cast(as_real_array(target, "target"), cdt)
-    if t.shape != shape:
+    if not _same_shape(x, t):
         raise ValueError(
             f"target shape {t.shape} must equal input shape {shape} "
             "(fastbce does not broadcast the target)"
@@ -345,11 +391,11 @@ def compute(
     lbuf = lfill = gbuf = gfill = hbuf = hfill = None
     if loss_out is None and grad_out is None and hess_out is None:
         if want_loss and red == 0:
-            lbuf = np.empty(shape, cdt)
+            lbuf = _empty_as(x)
         if want_grad:
-            gbuf = np.empty(shape, cdt)
+            gbuf = _empty_as(x)
         if want_hess:
-            hbuf = np.empty(shape, cdt)
+            hbuf = _empty_as(x)
     else:
         if want_grad:  # outputs the kernel cannot see overlap (scratch-copied ones)
             _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
@@ -390,7 +436,7 @@ def compute(
         else:
             value = total if red == 2 else (total / den if den else float("nan"))
             if loss_out is None:
-                loss = _F64_TYPE(value) if rdt is _F64 else _scalar(value, rdt)
+                loss = _result_scalar(value, rdt)
             else:
                 with np.errstate(over="ignore", invalid="ignore"):
                     loss_out[()] = value
