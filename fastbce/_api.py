@@ -59,7 +59,8 @@ _RAISES = """
         Complex, string or object data; an output of the wrong dtype; a non-integer
         ``num_threads``.
 
-    Inputs are never modified. The GIL is released while the kernel runs.
+    Inputs are never modified. The GIL is released while the kernel runs (on inputs of
+    ``show_config()["nogil_threshold"]`` elements or more).
 """
 
 _LOSS = "loss_i = -w_i * (t_i * max(log x_i, -100) + (1 - t_i) * max(log(1 - x_i), -100))"

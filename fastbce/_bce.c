@@ -5887,79 +5887,66 @@ static CYTHON_INLINE NPY_DATETIMEUNIT __pyx_f_5numpy_get_datetime64_unit(PyObjec
 
 static CYTHON_INLINE int __pyx_f_7fastbce_4_bce__plain(PyObject *__pyx_v_a, PyObject *__pyx_v_dtype) {
   int __pyx_r;
-  __Pyx_RefNannyDeclarations
   int __pyx_t_1;
-  PyObject *__pyx_t_2 = NULL;
-  PyObject *__pyx_t_3 = NULL;
-  int __pyx_t_4;
-  PyArray_Descr *__pyx_t_5;
-  int __pyx_lineno = 0;
-  const char *__pyx_filename = NULL;
-  int __pyx_clineno = 0;
-  __Pyx_RefNannySetupContext("_plain", 0);
+  int __pyx_t_2;
+  PyArray_Descr *__pyx_t_3;
 
   /* "fastbce/_bce.pyx":45
  *     """``a`` is an exact ndarray of this (native) dtype, C-contiguous and aligned: the
  *     kernels read it as it is."""
- *     return (type(a) is np.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype             # <<<<<<<<<<<<<<
+ *     return (type(a) is cnp.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype             # <<<<<<<<<<<<<<
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, _BEHAVED))
  * 
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 45, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ndarray); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 45, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_3);
-  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_4 = (((PyObject *)Py_TYPE(__pyx_v_a)) == __pyx_t_3);
-  __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  if (__pyx_t_4) {
+  __pyx_t_2 = (((PyObject *)Py_TYPE(__pyx_v_a)) == ((PyObject *)__pyx_mstate_global->__pyx_ptype_5numpy_ndarray));
+  if (__pyx_t_2) {
 
   } else {
 
-    __pyx_t_1 = __pyx_t_4;
+    __pyx_t_1 = __pyx_t_2;
 
     goto __pyx_L3_bool_binop_done;
   }
 
   /* "fastbce/_bce.pyx":46
  *     kernels read it as it is."""
- *     return (type(a) is np.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
+ *     return (type(a) is cnp.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, _BEHAVED))             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_5 = PyArray_DESCR(((PyArrayObject *)__pyx_v_a));
+  __pyx_t_3 = PyArray_DESCR(((PyArrayObject *)__pyx_v_a));
 
 
   /* "fastbce/_bce.pyx":45
  *     """``a`` is an exact ndarray of this (native) dtype, C-contiguous and aligned: the
  *     kernels read it as it is."""
- *     return (type(a) is np.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype             # <<<<<<<<<<<<<<
+ *     return (type(a) is cnp.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype             # <<<<<<<<<<<<<<
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, _BEHAVED))
  * 
 */
-  __pyx_t_4 = (((PyObject *)__pyx_t_5) == __pyx_v_dtype);
+  __pyx_t_2 = (((PyObject *)__pyx_t_3) == __pyx_v_dtype);
 
-  if (__pyx_t_4) {
+  if (__pyx_t_2) {
 
   } else {
 
-    __pyx_t_1 = __pyx_t_4;
+    __pyx_t_1 = __pyx_t_2;
 
     goto __pyx_L3_bool_binop_done;
   }
 
   /* "fastbce/_bce.pyx":46
  *     kernels read it as it is."""
- *     return (type(a) is np.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
+ *     return (type(a) is cnp.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, _BEHAVED))             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_4 = PyArray_CHKFLAGS(((PyArrayObject *)__pyx_v_a), __pyx_v_7fastbce_4_bce__BEHAVED);
+  __pyx_t_2 = PyArray_CHKFLAGS(((PyArrayObject *)__pyx_v_a), __pyx_v_7fastbce_4_bce__BEHAVED);
 
 
-  __pyx_t_1 = __pyx_t_4;
+  __pyx_t_1 = __pyx_t_2;
 
   __pyx_L3_bool_binop_done:;
   {
@@ -5976,14 +5963,8 @@ static CYTHON_INLINE int __pyx_f_7fastbce_4_bce__plain(PyObject *__pyx_v_a, PyOb
 */
 
   /* function exit code */
-  __pyx_L1_error:;
-  __Pyx_XDECREF(__pyx_t_2);
-  __Pyx_XDECREF(__pyx_t_3);
-  __Pyx_AddTraceback("fastbce._bce._plain", __pyx_clineno, __pyx_lineno, __pyx_filename);
-  __pyx_r = -1;
   __pyx_L0:;
 
-  __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 
@@ -5991,84 +5972,71 @@ static CYTHON_INLINE int __pyx_f_7fastbce_4_bce__plain(PyObject *__pyx_v_a, PyOb
  * 
  * 
  * cdef inline bint _fortran_only(object a):             # <<<<<<<<<<<<<<
- *     """``a`` is an ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
- *     return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
+ *     """``a`` is an exact ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
+ *     return (type(a) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
 */
 
 static CYTHON_INLINE int __pyx_f_7fastbce_4_bce__fortran_only(PyObject *__pyx_v_a) {
   int __pyx_r;
-  __Pyx_RefNannyDeclarations
   int __pyx_t_1;
-  PyObject *__pyx_t_2 = NULL;
-  PyObject *__pyx_t_3 = NULL;
-  int __pyx_t_4;
-  int __pyx_lineno = 0;
-  const char *__pyx_filename = NULL;
-  int __pyx_clineno = 0;
-  __Pyx_RefNannySetupContext("_fortran_only", 0);
+  int __pyx_t_2;
 
   /* "fastbce/_bce.pyx":51
  * cdef inline bint _fortran_only(object a):
- *     """``a`` is an ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
- *     return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1             # <<<<<<<<<<<<<<
+ *     """``a`` is an exact ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
+ *     return (type(a) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1             # <<<<<<<<<<<<<<
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_F_CONTIGUOUS)
  *             and not cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_C_CONTIGUOUS))
 */
-  __Pyx_GetModuleGlobalName(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_np); if (unlikely(!__pyx_t_2)) __PYX_ERR(0, 51, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_2);
-  __pyx_t_3 = __Pyx_PyObject_GetAttrStr(__pyx_t_2, __pyx_mstate_global->__pyx_n_u_ndarray); if (unlikely(!__pyx_t_3)) __PYX_ERR(0, 51, __pyx_L1_error)
-  __Pyx_GOTREF(__pyx_t_3);
-  __Pyx_DECREF(__pyx_t_2); __pyx_t_2 = 0;
-  __pyx_t_4 = PyObject_IsInstance(__pyx_v_a, __pyx_t_3); if (unlikely(__pyx_t_4 == ((int)-1))) __PYX_ERR(0, 51, __pyx_L1_error)
-  __Pyx_DECREF(__pyx_t_3); __pyx_t_3 = 0;
-  if (__pyx_t_4) {
+  __pyx_t_2 = (((PyObject *)Py_TYPE(__pyx_v_a)) == ((PyObject *)__pyx_mstate_global->__pyx_ptype_5numpy_ndarray));
+  if (__pyx_t_2) {
 
   } else {
 
-    __pyx_t_1 = __pyx_t_4;
+    __pyx_t_1 = __pyx_t_2;
 
     goto __pyx_L3_bool_binop_done;
   }
 
   /* "fastbce/_bce.pyx":52
- *     """``a`` is an ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
- *     return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
+ *     """``a`` is an exact ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
+ *     return (type(a) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_F_CONTIGUOUS)             # <<<<<<<<<<<<<<
  *             and not cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_C_CONTIGUOUS))
  * 
 */
-  __pyx_t_4 = (PyArray_NDIM(((PyArrayObject *)__pyx_v_a)) > 1);
+  __pyx_t_2 = (PyArray_NDIM(((PyArrayObject *)__pyx_v_a)) > 1);
 
-  if (__pyx_t_4) {
+  if (__pyx_t_2) {
 
   } else {
 
-    __pyx_t_1 = __pyx_t_4;
+    __pyx_t_1 = __pyx_t_2;
 
     goto __pyx_L3_bool_binop_done;
   }
 
   /* "fastbce/_bce.pyx":53
- *     return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
+ *     return (type(a) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
  *             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_F_CONTIGUOUS)
  *             and not cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_C_CONTIGUOUS))             # <<<<<<<<<<<<<<
  * 
  * 
 */
-  __pyx_t_4 = PyArray_CHKFLAGS(((PyArrayObject *)__pyx_v_a), NPY_ARRAY_F_CONTIGUOUS);
+  __pyx_t_2 = PyArray_CHKFLAGS(((PyArrayObject *)__pyx_v_a), NPY_ARRAY_F_CONTIGUOUS);
 
-  if (__pyx_t_4) {
+  if (__pyx_t_2) {
 
   } else {
 
-    __pyx_t_1 = __pyx_t_4;
+    __pyx_t_1 = __pyx_t_2;
 
     goto __pyx_L3_bool_binop_done;
   }
-  __pyx_t_4 = (!PyArray_CHKFLAGS(((PyArrayObject *)__pyx_v_a), NPY_ARRAY_C_CONTIGUOUS));
+  __pyx_t_2 = (!PyArray_CHKFLAGS(((PyArrayObject *)__pyx_v_a), NPY_ARRAY_C_CONTIGUOUS));
 
 
-  __pyx_t_1 = __pyx_t_4;
+  __pyx_t_1 = __pyx_t_2;
 
   __pyx_L3_bool_binop_done:;
   {
@@ -6080,19 +6048,13 @@ static CYTHON_INLINE int __pyx_f_7fastbce_4_bce__fortran_only(PyObject *__pyx_v_
  * 
  * 
  * cdef inline bint _fortran_only(object a):             # <<<<<<<<<<<<<<
- *     """``a`` is an ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
- *     return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
+ *     """``a`` is an exact ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
+ *     return (type(a) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
 */
 
   /* function exit code */
-  __pyx_L1_error:;
-  __Pyx_XDECREF(__pyx_t_2);
-  __Pyx_XDECREF(__pyx_t_3);
-  __Pyx_AddTraceback("fastbce._bce._fortran_only", __pyx_clineno, __pyx_lineno, __pyx_filename);
-  __pyx_r = -1;
   __pyx_L0:;
 
-  __Pyx_RefNannyFinishContext();
   return __pyx_r;
 }
 

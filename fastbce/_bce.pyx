@@ -42,13 +42,13 @@ cdef int _BEHAVED = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
 cdef inline bint _plain(object a, object dtype):
     """``a`` is an exact ndarray of this (native) dtype, C-contiguous and aligned: the
     kernels read it as it is."""
-    return (type(a) is np.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
+    return (type(a) is cnp.ndarray and <object>cnp.PyArray_DESCR(<cnp.ndarray>a) is dtype
             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, _BEHAVED))
 
 
 cdef inline bint _fortran_only(object a):
-    """``a`` is an ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
-    return (isinstance(a, np.ndarray) and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
+    """``a`` is an exact ndarray of 2 or more dimensions, Fortran- but not C-contiguous."""
+    return (type(a) is cnp.ndarray and cnp.PyArray_NDIM(<cnp.ndarray>a) > 1
             and cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_F_CONTIGUOUS)
             and not cnp.PyArray_CHKFLAGS(<cnp.ndarray>a, cnp.NPY_ARRAY_C_CONTIGUOUS))
 

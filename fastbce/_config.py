@@ -110,6 +110,7 @@ def show_config(print_=False):
         "num_threads_setting": _global_num_threads,
         "block_size": kernels.BLOCK_SIZE,
         "parallel_threshold": kernels.PARALLEL_THRESHOLD,
+        "nogil_threshold": kernels.NOGIL_THRESHOLD,
     }
     if print_:
         width = max(map(len, info))

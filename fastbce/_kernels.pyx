@@ -5,7 +5,7 @@ This one source is compiled several times, once per x86-64 level (``_kernels_bas
 only the baseline elsewhere); ``fastbce._config`` imports the best one the CPU runs, once.
 
 Everything here works on flat, C-contiguous float32/float64 buffers that the Python layer
-(``fastbce/_bce.py``) has coerced and checked. The data is cut into fixed blocks of BLOCK
+(``fastbce/_bce.pyx``) has coerced and checked. The data is cut into fixed blocks of BLOCK
 elements, run in parallel with ``prange(schedule="static")``; each block sums its losses in
 float64 (16 lanes, combined pairwise in a fixed order) and the block sums are added in block
 order, so results are the same bits for every thread count. Inside a block, chunks of CHUNK
@@ -85,11 +85,15 @@ cdef enum:
     LANES = 16
     # Below this many elements the loop runs on the calling thread.
     PARALLEL_MIN = 2 * BLOCK
+    # Below this many elements the GIL is kept: the pass takes less time than releasing
+    # and taking back the GIL would (NumPy's loops keep it below 500 elements, likewise).
+    NOGIL_MIN = 1024
     # numpy.ndim never exceeds 64 (NPY_MAXDIMS in NumPy 2)
     MAXDIMS = 64
 
 BLOCK_SIZE = BLOCK
 PARALLEL_THRESHOLD = PARALLEL_MIN
+NOGIL_THRESHOLD = NOGIL_MIN
 HAVE_OPENMP = bool(FASTBCE_HAVE_OPENMP)
 COMPILER = FB_COMPILER.decode()
 
@@ -1167,7 +1171,9 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
         nthreads = 1
     if nthreads > nblocks:
         nthreads = <int>nblocks
-    if nblocks == 1:
+    if n < NOGIL_MIN:
+        total = _any_block(jb, xs, 0, n, &bad, wsum, cnt)
+    elif nblocks == 1:
         with nogil:
             total = _any_block(jb, xs, 0, n, &bad, wsum, cnt)
     else:
@@ -1208,19 +1214,13 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
 
 # ---------------------------------------------------------------- the entry point
 
-cdef class _Buf:
-    """A C-contiguous buffer's pointer, held for the duration of a call."""
-    cdef Py_buffer view
-    cdef bint held
-
-    def __cinit__(self, obj, bint writable=False):
-        flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
-        PyObject_GetBuffer(obj, &self.view, flags)
-        self.held = True
-
-    def __dealloc__(self):
-        if self.held:
-            PyBuffer_Release(&self.view)
+cdef Py_buffer* _acquire(Py_buffer* views, int* nheld, obj, bint writable) except NULL:
+    """Hold ``obj``'s C-contiguous buffer in the next free slot of ``views`` (released by
+    ``run`` when the call ends, whatever happens) and return it."""
+    cdef int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (PyBUF_WRITABLE if writable else 0)
+    PyObject_GetBuffer(obj, &views[nheld[0]], flags)
+    nheld[0] += 1
+    return &views[nheld[0] - 1]
 
 
 cdef int _kind(const Py_buffer* v) noexcept:
@@ -1237,7 +1237,7 @@ cdef int _kind(const Py_buffer* v) noexcept:
     return -1
 
 
-cdef _fill_layout(Layout* lay, layout, _Buf buf, Py_ssize_t n, Py_ssize_t itemsize):
+cdef _fill_layout(Layout* lay, layout, const Py_buffer* buf, Py_ssize_t n, Py_ssize_t itemsize):
     """Copy (row_len, row_step, div, mod, stride) into lay; refuse one that would read past
     buf."""
     row_len, row_step, div, mod, stride = layout
@@ -1255,7 +1255,7 @@ cdef _fill_layout(Layout* lay, layout, _Buf buf, Py_ssize_t n, Py_ssize_t itemsi
         if n > 0 and (lay.div[k] < 1 or lay.mod[k] < 1 or lay.stride[k] < 0):
             raise ValueError("internal error: bad weight layout")
         last += (lay.mod[k] - 1) * lay.stride[k]
-    if n > 0 and (row_len < 1 or row_step < 0 or row_step > 1 or last * itemsize >= buf.view.len):
+    if n > 0 and (row_len < 1 or row_step < 0 or row_step > 1 or last * itemsize >= buf.len):
         raise ValueError("internal error: weight layout reaches past the weight")
 
 
@@ -1280,14 +1280,34 @@ def run(x, t, w, w_layout, pw, pw_layout, mask, mask_layout, loss_out, grad_out,
     ValueError with torch's message when an element is out of range; the outputs' contents
     are then unspecified.
     """
+    cdef Py_buffer views[9]  # every buffer this call holds (6 read, 3 written), released at the end
+    cdef int nheld = 0, i
+    try:
+        return _run_held(views, &nheld, x, t, w, w_layout, pw, pw_layout, mask, mask_layout,
+                         loss_out, grad_out, hess_out, gvec, g, want_sum, logits,
+                         label_smoothing, num_threads, clamp, focal, alpha, gamma, den,
+                         den_only)
+    finally:
+        for i in range(nheld):
+            PyBuffer_Release(&views[i])
+
+
+cdef _run_held(Py_buffer* views, int* nheld, x, t, w, w_layout, pw, pw_layout, mask,
+               mask_layout, loss_out, grad_out, hess_out, gvec, double g, bint want_sum,
+               bint logits, double label_smoothing, int num_threads, bint clamp, bint focal,
+               double alpha, double gamma, int den, bint den_only):
     cdef Layout wlay, pwlay, mlay
     cdef double wsum = 0.0
     cdef int64_t cnt = 0
     cdef Job jb
-    cdef _Buf bx = _Buf(x), bt = _Buf(t)
-    cdef _Buf bw = None, bpw = None, bl = None, bg = None, bh = None, bv = None, bm = None
-    cdef int kind = _kind(&bx.view)
-    cdef Py_ssize_t size = bx.view.itemsize
+    cdef Py_buffer* bx = _acquire(views, nheld, x, False)
+    cdef Py_buffer* bt = _acquire(views, nheld, t, False)
+    cdef Py_buffer* bw = NULL
+    cdef Py_buffer* bpw = NULL
+    cdef Py_buffer* bv = NULL
+    cdef Py_buffer* bm = NULL
+    cdef int kind = _kind(bx)
+    cdef Py_ssize_t size = bx.itemsize
     cdef const Py_buffer* ins[6]     # what the pass reads
     cdef const Py_buffer* outs[3]    # what it writes: loss, grad, hess (NULL: absent)
     cdef void* dest[3]
@@ -1296,67 +1316,64 @@ def run(x, t, w, w_layout, pw, pw_layout, mask, mask_layout, loss_out, grad_out,
     cdef double total
     if kind < 0:
         raise ValueError("internal error: input is neither float32 nor float64")
-    ins[0], ins[1] = &bx.view, &bt.view
+    ins[0], ins[1] = bx, bt
     outs[0] = outs[1] = outs[2] = NULL
     if w is not None:
-        bw = _Buf(w)
-        ins[nin] = &bw.view
+        bw = _acquire(views, nheld, w, False)
+        ins[nin] = bw
         nin += 1
     if pw is not None:
-        bpw = _Buf(pw)
-        ins[nin] = &bpw.view
+        bpw = _acquire(views, nheld, pw, False)
+        ins[nin] = bpw
         nin += 1
     if gvec is not None:
-        bv = _Buf(gvec)
-        ins[nin] = &bv.view
+        bv = _acquire(views, nheld, gvec, False)
+        ins[nin] = bv
         nin += 1
     if mask is not None:
-        bm = _Buf(mask)
-        if bm.view.itemsize != 1 or bm.view.format[0] != b"?" or bm.view.format[1] != 0:
+        bm = _acquire(views, nheld, mask, False)
+        if bm.itemsize != 1 or bm.format[0] != b"?" or bm.format[1] != 0:
             raise ValueError("internal error: the mask must be a bool array")
-        ins[nin] = &bm.view
+        ins[nin] = bm
         nin += 1
     if loss_out is not None:
-        bl = _Buf(loss_out, True)
-        outs[0] = &bl.view
+        outs[0] = _acquire(views, nheld, loss_out, True)
     if grad_out is not None:
-        bg = _Buf(grad_out, True)
-        outs[1] = &bg.view
+        outs[1] = _acquire(views, nheld, grad_out, True)
     if hess_out is not None:
-        bh = _Buf(hess_out, True)
-        outs[2] = &bh.view
+        outs[2] = _acquire(views, nheld, hess_out, True)
     # every buffer but the weights (read through their layouts) is input-sized
     for i in range(3):
-        if outs[i] != NULL and (_kind(outs[i]) != kind or outs[i].len != bx.view.len):
+        if outs[i] != NULL and (_kind(outs[i]) != kind or outs[i].len != bx.len):
             raise ValueError("internal error: buffers of different dtypes or lengths")
-    if _kind(&bt.view) != kind or bt.view.len != bx.view.len or (
-            bv is not None and (_kind(&bv.view) != kind or bv.view.len != bx.view.len)):
+    if _kind(bt) != kind or bt.len != bx.len or (
+            bv != NULL and (_kind(bv) != kind or bv.len != bx.len)):
         raise ValueError("internal error: buffers of different dtypes or lengths")
-    jb.n = bx.view.len // size
-    jb.x = bx.view.buf
-    jb.t = bt.view.buf
+    jb.n = bx.len // size
+    jb.x = bx.buf
+    jb.t = bt.buf
     jb.w = NULL
     jb.pw = NULL
     jb.wlay = &wlay
     jb.pwlay = &pwlay
-    if bw is not None:
-        if _kind(&bw.view) != kind:
+    if bw != NULL:
+        if _kind(bw) != kind:
             raise ValueError("internal error: weight of another dtype")
         _fill_layout(&wlay, w_layout, bw, jb.n, size)
-        jb.w = bw.view.buf
-    if bpw is not None:
-        if _kind(&bpw.view) != kind:
+        jb.w = bw.buf
+    if bpw != NULL:
+        if _kind(bpw) != kind:
             raise ValueError("internal error: pos_weight of another dtype")
         _fill_layout(&pwlay, pw_layout, bpw, jb.n, size)
-        jb.pw = bpw.view.buf
+        jb.pw = bpw.buf
     jb.mask = NULL
     jb.mlay = &mlay
-    if bm is not None:
+    if bm != NULL:
         _fill_layout(&mlay, mask_layout, bm, jb.n, 1)
-        jb.mask = <const uint8_t*>bm.view.buf
-    if (den & 1 and bm is None) or (den & 2 and bw is None) or (den_only and not den):
+        jb.mask = <const uint8_t*>bm.buf
+    if (den & 1 and bm == NULL) or (den & 2 and bw == NULL) or (den_only and not den):
         raise ValueError("internal error: a denominator without its operand")
-    jb.gvec = NULL if bv is None else bv.view.buf
+    jb.gvec = NULL if bv == NULL else bv.buf
     jb.g = g
     jb.ls = label_smoothing
     jb.want_sum = want_sum
@@ -1385,7 +1402,7 @@ def run(x, t, w, w_layout, pw, pw_layout, mask, mask_layout, loss_out, grad_out,
             continue
         for k in range(nin):
             if _overlap(outs[i], ins[k]):
-                scratch[i] = malloc(bx.view.len)
+                scratch[i] = malloc(bx.len)
                 if scratch[i] == NULL:
                     free(scratch[0])
                     free(scratch[1])
@@ -1401,7 +1418,7 @@ def run(x, t, w, w_layout, pw, pw_layout, mask, mask_layout, loss_out, grad_out,
             total = _run(&jb, <const double*>jb.x, num_threads, &wsum, &cnt)
         for i in range(3):
             if scratch[i] != NULL:
-                memcpy(dest[i], scratch[i], bx.view.len)
+                memcpy(dest[i], scratch[i], bx.len)
     finally:
         for i in range(3):
             free(scratch[i])
