@@ -37,6 +37,7 @@ DIRECTIVES = {
 # no contraction into FMAs by the compiler: _math.pxd writes its FMAs out, so that scalar and
 # vector code, and the fused and separate calls, round the same way
 COMMON_FLAGS = ["-O1" if DEBUG else "-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
+INLINE_FLAGS = ["--param=inline-unit-growth=400"]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_FLAGS = {
     "baseline": [],
@@ -56,6 +57,22 @@ def _compiler_supports_openmp(compiler):
         compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=["-fopenmp"])
         return True
     except (CompileError, LinkError):
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _compiler_accepts(compiler, flag):
+    """Whether the compiler takes this flag without a warning (Clang only warns about
+    GCC's --param)."""
+    tmp = tempfile.mkdtemp(prefix="fastbce-flag-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int probe(void) { return 0; }\n")
+        compiler.compile([src], output_dir=tmp, extra_postargs=["-Werror", flag])
+        return True
+    except CompileError:
         return False
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -84,8 +101,14 @@ class BuildExt(build_ext):
                     stacklevel=1,
                 )
         extra = os.environ.get("FASTBCE_CFLAGS", "").split()
+        # GCC inlines the math of _math.pxd into the block loops only while the whole module
+        # grows by less than --param inline-unit-growth (40% by default in GCC 12): near that
+        # limit an unrelated change elsewhere in the module left exp(-|x|) a call in the
+        # float64 loop, 10x slower (tools/check_isa.py finds it). Raise the limit where the
+        # compiler has it.
+        kernel_flags = [f for f in INLINE_FLAGS if _compiler_accepts(self.compiler, f)]
         # modules built by another compiler or with other flags are never reused
-        tag = " ".join([*self.compiler.compiler_so, f"omp={use_omp}", *extra])
+        tag = " ".join([*self.compiler.compiler_so, f"omp={use_omp}", *extra, *kernel_flags])
         stamp = os.path.join(self.build_temp, "fastbce-build-tag")
         if _read(stamp) != tag:
             self.force = True
@@ -95,6 +118,8 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             isa = ext.name.rsplit("_", 1)[1] if ext.name.startswith("fastbce._kernels_") else None
             ext.extra_compile_args = COMMON_FLAGS + ISA_FLAGS.get(isa, []) + extra
+            if isa is not None:
+                ext.extra_compile_args += kernel_flags
             ext.extra_link_args = list(extra)
             if use_omp and isa is not None:
                 ext.extra_compile_args.append("-fopenmp")

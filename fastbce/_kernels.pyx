@@ -19,6 +19,7 @@ from cpython.buffer cimport (
 )
 from cython cimport floating
 from cython.parallel cimport prange
+from cpython.pystate cimport PyThreadState
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -74,6 +75,11 @@ cdef extern from *:
     void fb_prefetch(const void* p) nogil
     int FB_HAVE_FMA
     const char* FB_COMPILER
+
+
+cdef extern from "Python.h":
+    PyThreadState* PyEval_SaveThread()
+    void PyEval_RestoreThread(PyThreadState* state)
 
 
 cdef enum:
@@ -1163,6 +1169,7 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
     cdef double* pw
     cdef int64_t* pc
     cdef uint32_t* flags
+    cdef PyThreadState* ts
     wsum[0] = 0.0
     cnt[0] = 0
     if nblocks == 0:
@@ -1171,11 +1178,13 @@ cdef double _run(const Job* jb, const floating* xs, int nthreads, double* wsum,
         nthreads = 1
     if nthreads > nblocks:
         nthreads = <int>nblocks
-    if n < NOGIL_MIN:
+    if nblocks == 1:
+        # (one call site: GCC's inlining of the math into _block depends on how many there
+        # are; tools/check_isa.py checks it)
+        ts = PyEval_SaveThread() if n >= NOGIL_MIN else NULL  # (the GIL, released)
         total = _any_block(jb, xs, 0, n, &bad, wsum, cnt)
-    elif nblocks == 1:
-        with nogil:
-            total = _any_block(jb, xs, 0, n, &bad, wsum, cnt)
+        if ts != NULL:
+            PyEval_RestoreThread(ts)
     else:
         partial = <double*>malloc(nblocks * 2 * sizeof(double))
         pc = <int64_t*>malloc(nblocks * sizeof(int64_t))
