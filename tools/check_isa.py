@@ -9,7 +9,9 @@ the baseline none of either (it runs on any x86-64). And no block loop may call 
 math function of ``_math.pxd``: a compiler that stops inlining one (GCC does past its growth
 limits for large functions) leaves that loop scalar, 10x slower. (The one allowed call is
 ``prob_loss_f64`` from the float64 product path's loop over its rare left-over elements.)
-Needs binutils' objdump; x86-64 only.
+Needs binutils' objdump; x86-64 only. It checks the fastbce that ``import fastbce`` finds
+from ``tools/``: the installed one (CI's case); ``PYTHONPATH=. python tools/check_isa.py``
+checks an in-place build.
 """
 
 import glob
