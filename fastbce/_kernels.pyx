@@ -325,7 +325,7 @@ cdef inline uint32_t _flags_target(floating t) noexcept nogil:
 
 cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* l,
                                 Py_ssize_t m, bint hard) noexcept nogil:
-    cdef uint32_t b32 = 0
+    cdef uint32_t b32 = 0, mx = 0, mt = 0, ux, ut
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
     if floating is float:
@@ -335,6 +335,15 @@ cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* 
                 b32 |= out_of_unit_f32(x[j])
                 l[j] = _ploss_hard(x[j], t[j])
             return b32
+        # the range check as the largest bit pattern seen (one unsigned max per operand;
+        # see out_of_unit_f32), compared once at the end
+        for j in range(m):
+            ux = f2u(x[j] + <float>0.0)
+            ut = f2u(t[j] + <float>0.0)
+            mx = mx if mx > ux else ux
+            mt = mt if mt > ut else ut
+            l[j] = _ploss(x[j], t[j])
+        return <uint32_t>(mx > <uint32_t>0x3f800000) | (<uint32_t>(mt > <uint32_t>0x3f800000) << 1)
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
