@@ -582,6 +582,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     cdef Py_ssize_t nout
     cdef uint32_t s32 = 0, ok32
     cdef uint64_t s64 = 0, h64 = 0, ok64
+    cdef double tm1, q64, aq
     cdef Py_ssize_t j, c
     for j in range(m):
         # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
@@ -590,10 +591,15 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             s32 |= ok32 ^ 1
             qbuf[j] = <double>x[j] + <double>(t[j] - 1)
         else:
-            h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
-            ok64 = _prod_ok(x[j], t[j])
+            # x + (t - 1): x for t = 1, -(1 - x) (rounded) for t = 0; times 2t - 1 = +-1,
+            # q itself (negative for an input out of range, which then stays outside)
+            tm1 = t[j] - 1
+            q64 = x[j] + tm1
+            aq = q64 * (t[j] + tm1)
+            h64 |= <uint64_t>(t[j] * tm1 != 0)
+            ok64 = (aq >= 4.484155085839415e-44) & (aq <= 1.0 - 0.0009765625)
             s64 |= ok64 ^ 1
-            qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
+            qbuf[j] = q64 if ok64 else 1.0
         if gradmode is WithGrad:
             g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
     if s32 | h64:
@@ -900,9 +906,11 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             m = CHUNK
         x = xs + c0
         t = ts + c0
-        # the inputs two chunks ahead: the loops below leave gaps in the stream of loads
-        # that the hardware prefetcher alone does not cover
-        if c0 + 3 * CHUNK <= hi:
+        # float32: the inputs two chunks ahead (the loops below leave gaps in the stream of
+        # loads that the hardware prefetcher alone does not cover). Not in float64, where a
+        # chunk spans twice the cache lines: there the burst of prefetches stalled the loop
+        # (0/1 targets, grad_hess and logits ran 10-15% faster without it)
+        if floating is float and c0 + 3 * CHUNK <= hi:
             for j in range(0, CHUNK * sizeof(floating), 64):
                 fb_prefetch(<const char*>(x + 2 * CHUNK) + j)
                 fb_prefetch(<const char*>(t + 2 * CHUNK) + j)
