@@ -37,7 +37,7 @@ DIRECTIVES = {
 # no contraction into FMAs by the compiler: _math.pxd writes its FMAs out, so that scalar and
 # vector code, and the fused and separate calls, round the same way
 COMMON_FLAGS = ["-O1" if DEBUG else "-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
-INLINE_FLAGS = ["--param=inline-unit-growth=400"]
+INLINE_FLAGS = ["--param=inline-unit-growth=1000", "--param=large-function-growth=1000"]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_FLAGS = {
     "baseline": [],
@@ -101,11 +101,11 @@ class BuildExt(build_ext):
                     stacklevel=1,
                 )
         extra = os.environ.get("FASTBCE_CFLAGS", "").split()
-        # GCC inlines the math of _math.pxd into the block loops only while the whole module
-        # grows by less than --param inline-unit-growth (40% by default in GCC 12): near that
-        # limit an unrelated change elsewhere in the module left exp(-|x|) a call in the
-        # float64 loop, 10x slower (tools/check_isa.py finds it). Raise the limit where the
-        # compiler has it.
+        # GCC inlines the math of _math.pxd into the block loops only while the module grows
+        # by less than --param inline-unit-growth (40% by default in GCC 12) and the block
+        # loop itself by less than large-function-growth (100%): near those limits unrelated
+        # changes left exp(-|x|) a function call in a loop, up to 6x slower
+        # (tools/check_isa.py finds it). Raise both where the compiler has them.
         kernel_flags = [f for f in INLINE_FLAGS if _compiler_accepts(self.compiler, f)]
         # modules built by another compiler or with other flags are never reused
         tag = " ".join([*self.compiler.compiler_so, f"omp={use_omp}", *extra, *kernel_flags])
