@@ -138,6 +138,7 @@ def main():
             z, t, num_threads=nt, grad_out=g, hess_out=h),
     }
     m = timed({f"big:{k}": v for k, v in big.items()}, args.repeats)
+    m = {k[4:]: v for k, v in m.items()}
     # The arithmetic of a soft-target forward, for reference: two logs per element at
     # NumPy's own speed (its SIMD log, on one thread, on 65,536 elements that stay in
     # cache), for n elements shared by the threads. NumPy's log writes its result where
@@ -147,7 +148,6 @@ def main():
         res = np.empty_like(part)
         per = timed({"log": lambda part=part, res=res: np.log(part, out=res)}, args.repeats)["log"]
         m[name] = 2 * per / len(part) * n / nt
-    m = {k[4:]: v for k, v in m.items()}
     m.update(hot)
     # the read floor: the faster of BLAS's own threads and one single-threaded dot per core
     m["dot"] = min(m["dot_blas"], m["dot_split"])
