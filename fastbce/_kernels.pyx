@@ -29,7 +29,7 @@ from fastbce._math cimport (
     logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32, out_of_unit_f64,
     prob_grad_exact_f32, prob_grad_exact_f64, prob_grad_f32, prob_grad_f64,
     prob_loss_exact_f32, prob_loss_exact_f64, prob_loss_f32, prob_loss_f64,
-    prob_loss_hard_f32, u2d, u2f,
+    prob_loss_hard_f32, prob_loss_hard_f64, u2d, u2f,
 )
 
 cdef extern from "_omp.h" nogil:
@@ -230,7 +230,7 @@ cdef inline floating _ploss_hard(floating x, floating t) noexcept nogil:
     if floating is float:
         return prob_loss_hard_f32(x, t)
     else:
-        return prob_loss_f64(x, t)
+        return prob_loss_hard_f64(x, t)
 
 
 cdef inline floating _pgrad(floating x, floating t) noexcept nogil:
@@ -330,13 +330,14 @@ cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* 
     cdef uint32_t b32 = 0, mx = 0, mt = 0, ux, ut
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
+    # a chunk whose targets are all 0 or 1 takes one log per element (same values)
+    if hard:
+        for j in range(m):
+            b32 |= _flags_prob(x[j], <floating>0)
+            b64 |= _flags_prob64(x[j], <floating>0)
+            l[j] = _ploss_hard(x[j], t[j])
+        return b32 | <uint32_t>b64
     if floating is float:
-        # a chunk whose targets are all 0 or 1 takes one log per element (same values)
-        if hard:
-            for j in range(m):
-                b32 |= out_of_unit_f32(x[j])
-                l[j] = _ploss_hard(x[j], t[j])
-            return b32
         # the range check as the largest bit pattern seen (one unsigned max per operand;
         # see out_of_unit_f32), compared once at the end
         for j in range(m):
@@ -371,13 +372,13 @@ cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, float
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j
-    if floating is float:
-        if hard:
-            for j in range(m):
-                b32 |= out_of_unit_f32(x[j])
-                l[j] = _ploss_hard(x[j], t[j])
-                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-            return b32
+    if hard:
+        for j in range(m):
+            b32 |= _flags_prob(x[j], <floating>0)
+            b64 |= _flags_prob64(x[j], <floating>0)
+            l[j] = _ploss_hard(x[j], t[j])
+            g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
+        return b32 | <uint32_t>b64
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
@@ -969,7 +970,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # look in 32 chunks).
         # (the product path looks at the targets itself)
         hard = looked = False
-        if (jb.logits and not lproduct) or (floating is double and not product):
+        if jb.logits and not lproduct:
             pass
         elif skip > 0:
             skip -= 1

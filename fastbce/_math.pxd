@@ -316,6 +316,26 @@ cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
     return (t - 1.0) * l1x - t * lx
 
 
+cdef inline double prob_loss_hard_f64(double x, double t) noexcept nogil:
+    """prob_loss_f64 for t = 0 or 1 with one log polynomial: -log x (t = 1) or -log(1 - x)
+    (t = 0), the same value (the same s from the same division; a zero loss may differ in
+    sign)."""
+    x = x + 0.0
+    cdef double w = 1.0 - x
+    cdef double err = (1.0 - w) - x
+    cdef uint64_t bx = d2u(x)
+    cdef uint64_t bw = d2u(w)
+    cdef double fx = mant_f64(bx)
+    cdef double fw = mant_f64(bw) + err * inv_scale_f64(bw)
+    cdef double ax = 2.0 + fx
+    cdef double aw = 2.0 + fw
+    cdef double r = 1.0 / (ax * aw)
+    cdef bint one = t == 1.0
+    cdef double l = log_reduced_f64(fx if one else fw, fx * aw * r if one else fw * ax * r,
+                                    expo_f64(bx) if one else expo_f64(bw))
+    return -(l if l > -100.0 else -100.0)
+
+
 cdef inline float prob_grad_f32(float x, float t) noexcept nogil:
     """d loss / dx before scaling: (x - t) / max(x (1 - x), eps), torch's form (1 - x is
     exact for x >= 1/2). eps is torch's: 1e-12 stored as a float32 (9.99999996e-13), for

@@ -266,16 +266,18 @@ def test_float16_is_computed_in_float32_and_returned_as_float16():
     np.testing.assert_allclose(np.float32(mean), ref, rtol=1e-3)
 
 
-def test_hard_targets_take_one_log_with_the_same_values(isa):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hard_targets_take_one_log_with_the_same_values(isa, dtype):
     # vectors whose targets are all 0 or 1 evaluate one log per element; the values must be
     # those of the general two-log formula, which interleaved soft targets force
     n = 4099
-    x = make(n, np.float32, seed=51, lo=0.0, hi=1.0)
+    x = make(n, dtype, seed=51, lo=0.0, hi=1.0)
     x[:4] = [0.0, 1.0, 0.0, 1.0]
-    t = (make(n, np.float32, seed=52) > 0.5).astype(np.float32)
+    x[4:8] = [1e-300, 1 - 1e-16, 5e-324, 0.5] if dtype == np.float64 else [1e-40, 1 - 6e-8, 1e-45, 0.5]
+    t = (make(n, dtype, seed=52) > 0.5).astype(dtype)
     t[:4] = [0.0, 0.0, 1.0, 1.0]
-    mixed_x = np.empty(2 * n, np.float32)
-    mixed_t = np.empty(2 * n, np.float32)
+    mixed_x = np.empty(2 * n, dtype)
+    mixed_t = np.empty(2 * n, dtype)
     mixed_x[0::2], mixed_x[1::2] = x, 0.25
     mixed_t[0::2], mixed_t[1::2] = t, 0.5
     hard = fastbce.binary_cross_entropy(x, t, reduction="none")
