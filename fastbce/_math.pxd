@@ -296,9 +296,11 @@ cdef inline float prob_loss_hard_f32(float x, float t) noexcept nogil:
     return -log_err_f32(x if one else w, <float>0.0 if one else err)
 
 
-cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
-    """As prob_loss_f32; both logs' s = f / (2 + f) come from one division."""
-    x = x + 0.0
+cdef inline double log_pair_f64(double x, bint of_x) noexcept nogil:
+    """max(log x, -100) (of_x) or max(log(1 - x), -100), for x in [+0, 1] with -0 already
+    turned into +0. Both logs' s = f / (2 + f) come from one division, 1 / ((2 + fx)(2 + fw)),
+    so a log is the same value computed alone or beside the other (the compiler shares the
+    common work of two calls). x = 0, subnormal x and 1 - x = 0 land below -708: clamped."""
     cdef double w = 1.0 - x
     cdef double err = (1.0 - w) - x
     cdef uint64_t bx = d2u(x)
@@ -308,32 +310,22 @@ cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
     cdef double ax = 2.0 + fx
     cdef double aw = 2.0 + fw
     cdef double r = 1.0 / (ax * aw)
-    cdef double lx = log_reduced_f64(fx, fx * aw * r, expo_f64(bx))
-    cdef double l1x = log_reduced_f64(fw, fw * ax * r, expo_f64(bw))
-    # clamp at -100: x = 0, subnormal x and w = 0 all land below -708
-    lx = lx if lx > -100.0 else -100.0
-    l1x = l1x if l1x > -100.0 else -100.0
-    return (t - 1.0) * l1x - t * lx
+    cdef double l = log_reduced_f64(fx if of_x else fw, fx * aw * r if of_x else fw * ax * r,
+                                    expo_f64(bx) if of_x else expo_f64(bw))
+    return l if l > -100.0 else -100.0
+
+
+cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
+    """As prob_loss_f32, with two logs that share one division (log_pair_f64)."""
+    x = x + 0.0
+    return (t - 1.0) * log_pair_f64(x, False) - t * log_pair_f64(x, True)
 
 
 cdef inline double prob_loss_hard_f64(double x, double t) noexcept nogil:
     """prob_loss_f64 for t = 0 or 1 with one log polynomial: -log x (t = 1) or -log(1 - x)
-    (t = 0), the same value (the same s from the same division; a zero loss may differ in
-    sign)."""
+    (t = 0), the same value (a zero loss may differ in sign)."""
     x = x + 0.0
-    cdef double w = 1.0 - x
-    cdef double err = (1.0 - w) - x
-    cdef uint64_t bx = d2u(x)
-    cdef uint64_t bw = d2u(w)
-    cdef double fx = mant_f64(bx)
-    cdef double fw = mant_f64(bw) + err * inv_scale_f64(bw)
-    cdef double ax = 2.0 + fx
-    cdef double aw = 2.0 + fw
-    cdef double r = 1.0 / (ax * aw)
-    cdef bint one = t == 1.0
-    cdef double l = log_reduced_f64(fx if one else fw, fx * aw * r if one else fw * ax * r,
-                                    expo_f64(bx) if one else expo_f64(bw))
-    return -(l if l > -100.0 else -100.0)
+    return -log_pair_f64(x, t == 1.0)
 
 
 cdef inline float prob_grad_f32(float x, float t) noexcept nogil:
