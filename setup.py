@@ -46,15 +46,16 @@ ISA_FLAGS = {
 }
 
 
-def _compiler_supports_openmp(compiler):
-    """Compile and link a tiny OpenMP program; True if it works."""
-    tmp = tempfile.mkdtemp(prefix="fastbce-omp-")
+def _probe(compiler, source, flags, link=False):
+    """Compile (and link) a tiny C program with these flags; True if it works."""
+    tmp = tempfile.mkdtemp(prefix="fastbce-probe-")
     try:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n")
-        objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
-        compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=["-fopenmp"])
+            f.write(source)
+        objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+        if link:
+            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=flags)
         return True
     except (CompileError, LinkError):
         return False
@@ -62,20 +63,16 @@ def _compiler_supports_openmp(compiler):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _compiler_supports_openmp(compiler):
+    """Compile and link a tiny OpenMP program; True if it works."""
+    return _probe(compiler, "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n",
+                  ["-fopenmp"], link=True)
+
+
 def _compiler_accepts(compiler, flag):
     """Whether the compiler takes this flag without a warning (Clang only warns about
     GCC's --param)."""
-    tmp = tempfile.mkdtemp(prefix="fastbce-flag-")
-    try:
-        src = os.path.join(tmp, "probe.c")
-        with open(src, "w") as f:
-            f.write("int probe(void) { return 0; }\n")
-        compiler.compile([src], output_dir=tmp, extra_postargs=["-Werror", flag])
-        return True
-    except CompileError:
-        return False
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return _probe(compiler, "int probe(void) { return 0; }\n", ["-Werror", flag])
 
 
 def _read(path):

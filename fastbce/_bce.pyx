@@ -32,10 +32,9 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2, "weighted_mean": 3}
 _BOOL = np.dtype(bool)
-_F32_MAX = float(np.finfo(np.float32).max)
 _PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
 
-cdef double _F32_MAX_C = _F32_MAX
+cdef double _F32_MAX = float(np.finfo(np.float32).max)
 cdef int _BEHAVED = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
 
 
@@ -75,7 +74,7 @@ cdef object _result_scalar(double value, object rdt):
     cdef float v32
     if rdt is _F64:
         return PyArray_Scalar(&value, <cnp.dtype>rdt, None)
-    if rdt is _F32 and -_F32_MAX_C <= value <= _F32_MAX_C:
+    if rdt is _F32 and -_F32_MAX <= value <= _F32_MAX:
         v32 = <float>value
         return PyArray_Scalar(&v32, <cnp.dtype>rdt, None)
     with np.errstate(over="ignore", invalid="ignore"):
