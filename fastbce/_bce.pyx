@@ -80,6 +80,7 @@ cdef object _result_scalar(double value, object rdt):
     with np.errstate(over="ignore", invalid="ignore"):
         return rdt.type(value)
 
+
 # A per-column weight whose period is shorter than this is tiled (a small copy, never
 # input-sized) so that the kernel copies long runs of it.
 _TILE_MIN = 4096
@@ -107,14 +108,13 @@ def as_real_array(obj, name):
 def _cast(arr, dtype):
     """C-contiguous, native, of this dtype; a copy only when needed. Values beyond float32's
     range become inf silently, as in torch."""
-    flags = arr.flags
-    if arr.dtype is dtype and flags.c_contiguous and flags.aligned:
+    if _plain(arr, dtype):
         return arr
     with np.errstate(over="ignore", invalid="ignore"):
         # (np.asarray with order="C", not np.ascontiguousarray: that makes a 0-d array 1-d;
         # a misaligned array -- a view at an odd byte offset -- is copied: the kernels read
         # whole, aligned elements)
-        if not flags.aligned:
+        if not arr.flags.aligned:
             return np.array(arr, dtype=dtype, order="C", copy=True)
         return np.asarray(arr, dtype=dtype, order="C")
 

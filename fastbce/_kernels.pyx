@@ -517,12 +517,15 @@ cdef inline bint _prod_ok(floating x, floating t) noexcept nogil:
     """1 if the element may take the product path (see above): t is 0 or 1 and q in range,
     which also makes x a valid probability."""
     cdef floating tm1 = t - 1
-    cdef floating q = x * (t + tm1) - tm1  # x for t = 1, 1 - x (rounded) for t = 0
-    cdef floating hi
+    cdef floating q, hi
     if floating is float:
+        q = x * (t + tm1) - tm1  # x for t = 1, 1 - x (rounded) for t = 0
         hi = t * <float>9.5367431640625e-07 + <float>(1.0 - 9.5367431640625e-07)
         return (t * tm1 == 0) & (q >= <float>1.1754943508222875e-38) & (q <= hi)
     else:
+        # the factor x + (t - 1) (x, or -(1 - x) rounded) times 2t - 1 = +-1: q itself,
+        # negative for an input out of range (which then stays outside)
+        q = (x + tm1) * (t + tm1)
         return (t * tm1 == 0) & (q >= 4.484155085839415e-44) & (q <= 1.0 - 0.0009765625)
 
 
@@ -585,7 +588,6 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     cdef Py_ssize_t nout
     cdef uint32_t s32 = 0, ok32
     cdef uint64_t s64 = 0, h64 = 0, ok64
-    cdef double tm1, q64, aq
     cdef Py_ssize_t j, c
     for j in range(m):
         # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
@@ -594,15 +596,10 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             s32 |= ok32 ^ 1
             qbuf[j] = <double>x[j] + <double>(t[j] - 1)
         else:
-            # x + (t - 1): x for t = 1, -(1 - x) (rounded) for t = 0; times 2t - 1 = +-1,
-            # q itself (negative for an input out of range, which then stays outside)
-            tm1 = t[j] - 1
-            q64 = x[j] + tm1
-            aq = q64 * (t[j] + tm1)
-            h64 |= <uint64_t>(t[j] * tm1 != 0)
-            ok64 = (aq >= 4.484155085839415e-44) & (aq <= 1.0 - 0.0009765625)
+            h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
+            ok64 = _prod_ok(x[j], t[j])
             s64 |= ok64 ^ 1
-            qbuf[j] = q64 if ok64 else 1.0
+            qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
         if gradmode is WithGrad:
             g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
     if s32 | h64:
