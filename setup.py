@@ -157,17 +157,18 @@ def _extensions():
         )
     import numpy
 
-    exts.append(
-        Extension(
-            "fastbce._bce",
-            ["fastbce/_bce.pyx"],
-            include_dirs=[numpy.get_include()],
-            # the oldest NumPy this module must load into (pyproject.toml's dependency)
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
-                           ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")],
-        )
+    bce = Extension(
+        "fastbce._bce",
+        ["fastbce/_bce.pyx"],
+        include_dirs=[numpy.get_include()],
+        # the oldest NumPy this module must load into (pyproject.toml's dependency)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")],
     )
-    return cythonize(exts, compiler_directives=DIRECTIVES, include_path=[here])
+    # generated C under build/ (never in the package directory, the sdist or the wheel)
+    return (cythonize(exts, compiler_directives=DIRECTIVES, include_path=[here])
+            + cythonize([bce], compiler_directives=DIRECTIVES, include_path=[here],
+                        build_dir=os.path.join("build", "cython")))
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
