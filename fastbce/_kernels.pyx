@@ -89,6 +89,8 @@ cdef enum:
     CHUNK = 256
     # float64 accumulator lanes of a block's sum
     LANES = 16
+    # groups of LANES elements in a chunk (CHUNK / LANES)
+    GROUPS = 16
     # Below this many elements the loop runs on the calling thread.
     PARALLEL_MIN = 2 * BLOCK
     # Below this many elements the GIL is kept: the pass takes less time than releasing
@@ -554,23 +556,23 @@ ctypedef fused gradmode:
     NoGrad
 
 
-cdef inline void _multiply_lanes(const double* qbuf, double* prod, uint64_t* expo,
-                                 Py_ssize_t* renorms) noexcept nogil:
-    """Multiply a chunk's CHUNK factors into the 16 product lanes: on local copies (kept in
-    registers), four factors a lane at a time (each >= 2^-144, so their product and the
-    running one, in [1, 2), stay normal), then the exponents out."""
+cdef inline void _multiply_lanes(const double* qbuf, Py_ssize_t nq, double* prod,
+                                 uint64_t* expo, Py_ssize_t* renorms) noexcept nogil:
+    """Multiply nq factors (a multiple of 4 LANES) into the 16 product lanes: on local
+    copies (kept in registers), four factors a lane at a time (each >= 2^-252, so their
+    product and the running one, in [1, 2), stay normal), then the exponents out."""
     cdef double p[LANES]
     cdef uint64_t e[LANES]
     cdef Py_ssize_t c, k, j
     memcpy(p, prod, sizeof(p))
     memcpy(e, expo, sizeof(e))
-    for c in range(CHUNK // (4 * LANES)):
+    for c in range(nq // (4 * LANES)):
         for k in range(LANES):
             j = 4 * LANES * c + k
             p[k] = p[k] * ((qbuf[j] * qbuf[j + LANES])
                            * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
         _renorm(p, e)
-    renorms[0] += CHUNK // (4 * LANES)
+    renorms[0] += nq // (4 * LANES)
     memcpy(prod, p, sizeof(p))
     memcpy(expo, e, sizeof(e))
 
@@ -584,42 +586,57 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     but g (which the per-element path rewrites), if the chunk must take the per-element path
     instead."""
     cdef double qbuf[CHUNK]
-    cdef uint16_t outside[CHUNK]
-    cdef Py_ssize_t nout
+    cdef uint8_t gout[GROUPS]
     cdef uint32_t s32 = 0, ok32
-    cdef uint64_t s64 = 0, h64 = 0, ok64
-    cdef Py_ssize_t j, c
-    for j in range(m):
-        # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
-        if floating is float:
-            ok32 = _prod_ok(x[j], t[j])
+    cdef uint64_t s64 = 0, h64 = 0, ok64, o64
+    cdef Py_ssize_t j, c, k
+    if floating is float:
+        # factors >= 2^-126 in pairs (each pair's product >= 2^-252, exact to 2^-53 as one
+        # more product of the lanes would be): half the factors for the lanes
+        for j in range(CHUNK // 2):
+            # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
+            ok32 = _prod_ok(x[j], t[j]) & _prod_ok(x[j + CHUNK // 2], t[j + CHUNK // 2])
             s32 |= ok32 ^ 1
-            qbuf[j] = <double>x[j] + <double>(t[j] - 1)
-        else:
-            h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
+            qbuf[j] = ((<double>x[j] + <double>(t[j] - 1))
+                       * (<double>x[j + CHUNK // 2] + <double>(t[j + CHUNK // 2] - 1)))
+            if gradmode is WithGrad:
+                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
+                g[j + CHUNK // 2] = _scaled(_pgrad(x[j + CHUNK // 2], t[j + CHUNK // 2]), hi, lo)
+        if s32:
+            # a target other than 0 or 1, or an element outside the path (rare: an input
+            # out of range among them), sends the chunk to the per-element path
+            return 1
+        _multiply_lanes(qbuf, CHUNK // 2, prod, expo, renorms)
+        return 0
+    # float64: an element outside the path gets the factor 1 and its own loss below; the
+    # loop notes which groups of LANES elements hold one
+    for c in range(GROUPS):
+        o64 = 0
+        for k in range(LANES):
+            j = c * LANES + k
             ok64 = _prod_ok(x[j], t[j])
-            s64 |= ok64 ^ 1
+            o64 |= ok64 ^ 1
             qbuf[j] = x[j] + (t[j] - 1) if ok64 else 1.0
-        if gradmode is WithGrad:
-            g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-    if s32 | h64:
-        # a target other than 0 or 1 or, in float32, any element outside the path (rare:
-        # an input out of range among them) sends the chunk to the per-element path;
-        # float64 takes such elements one by one below
-        return 1
-    _multiply_lanes(qbuf, prod, expo, renorms)
+            if gradmode is WithGrad:
+                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
+        gout[c] = <uint8_t>(o64 != 0)
+        s64 |= o64
     if s64:
-        # float64 elements outside the path (their factor is exactly 1; every factor taken
-        # is below 1 in size), listed first so that only they get a per-element loss
-        nout = 0
+        # targets other than 0 or 1 send the chunk to the per-element path
         for j in range(m):
-            if qbuf[j] == 1.0:
-                outside[nout] = <uint16_t>j
-                nout += 1
-        for c in range(nout):
-            j = outside[c]
-            bad[0] |= <uint32_t>_flags_prob64(x[j], t[j])
-            extra[0] += <double>_ploss(x[j], t[j])
+            h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
+        if h64:
+            return 1
+    _multiply_lanes(qbuf, CHUNK, prod, expo, renorms)
+    if s64:
+        # the elements outside the path (their factor is exactly 1; every factor taken is
+        # below 1 in size), looked for only in the groups that hold one
+        for c in range(GROUPS):
+            if gout[c]:
+                for j in range(c * LANES, c * LANES + LANES):
+                    if qbuf[j] == 1.0:
+                        bad[0] |= <uint32_t>_flags_prob64(x[j], t[j])
+                        extra[0] += <double>_ploss(x[j], t[j])
     return 0
 
 
@@ -648,7 +665,7 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
             g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j]), hi, lo)
     if s32:
         return 1
-    _multiply_lanes(qbuf, prod, expo, renorms)
+    _multiply_lanes(qbuf, CHUNK, prod, expo, renorms)
     _sum16(acc, lbuf, CHUNK)
     return 0
 
