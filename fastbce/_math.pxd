@@ -32,10 +32,10 @@ cdef extern from *:
     double fb_fma(double a, double b, double c) nogil
 
 
-# 1 where the module is built for AVX-512 (32 vector registers): the float32 soft-target
-# loss then takes the form with fewer operations and more values live at once, which is
-# faster there and slower with the 16 registers of AVX2 (both forms are equally accurate:
-# the tests hold every module to the same bounds)
+# 1 where the module is built for AVX-512 (32 vector registers): the soft-target losses
+# (float32 and float64) then take the form with fewer operations and more values live at
+# once, which is faster there and slower with the 16 registers of AVX2 (both forms are
+# equally accurate: the tests hold every module to the same bounds)
 cdef extern from *:
     """
     #if defined(__AVX512F__)
@@ -316,9 +316,26 @@ cdef inline double log_pair_f64(double x, bint of_x) noexcept nogil:
 
 
 cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
-    """As prob_loss_f32, with two logs that share one division (log_pair_f64)."""
+    """As prob_loss_f32, with two logs that share one division (log_pair_f64); with 32
+    registers, as prob_loss_f32 there: one general log, of u = min(x, 1 - x), and log(1 - u)
+    from the polynomial alone, the two s = f / (2 + f) again from one division."""
     x = x + 0.0
-    return (t - 1.0) * log_pair_f64(x, False) - t * log_pair_f64(x, True)
+    if not FB_WIDE_REGS:
+        return (t - 1.0) * log_pair_f64(x, False) - t * log_pair_f64(x, True)
+    cdef double w = 1.0 - x
+    cdef bint low = x <= 0.5
+    cdef double u = x if low else w
+    cdef bint near = u <= 0.29289321881345254
+    cdef double fv = -u if near else fb_fma(u, -2.0, 1.0)
+    cdef uint64_t bu = d2u(u)
+    cdef double fu = mant_f64(bu)
+    cdef double au = 2.0 + fu
+    cdef double av = 2.0 + fv
+    cdef double r = 1.0 / (au * av)
+    cdef double lu = log_reduced_f64(fu, fu * av * r, expo_f64(bu))
+    lu = lu if lu > -100.0 else -100.0
+    cdef double lv = log_reduced_f64(fv, fv * au * r, 0.0 if near else -1.0)
+    return (t - 1.0) * (lv if low else lu) - t * (lu if low else lv)
 
 
 cdef inline double prob_loss_hard_f64(double x, double t) noexcept nogil:
