@@ -471,11 +471,10 @@ cdef uint32_t _focal_loop(const floating* x, const floating* t, floating* l, flo
     return b32 | <uint32_t>b64
 
 
-# Compile-time variants of the float32 logits gradient loops, passed as a NULL pointer of
-# one of these types (Cython makes one specialisation per type): General reads pos_weight
-# and scales by (hi, lo); NoPw takes pw = 1 as a constant and scales; Plain takes pw = 1 and
-# no scaling (grad_hess, or grad_output 1 with "sum"). The constants fold away. (float64
-# keeps General: its NoPw specialisation did not vectorise with GCC 12.)
+# Compile-time variants of the logits gradient loops, passed as a NULL pointer of one of
+# these types (Cython makes one specialisation per type): General reads pos_weight and
+# scales by (hi, lo); NoPw takes pw = 1 as a constant and scales; Plain takes pw = 1 and no
+# scaling (grad_hess, or grad_output 1 with "sum"). The constants fold away.
 cdef struct General:
     char unused
 
@@ -551,7 +550,8 @@ cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const flo
 
 cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, const floating* pw,
                                       floating* l, floating* g, floating* h,
-                                      Py_ssize_t m, floating hi, floating lo) noexcept nogil:
+                                      Py_ssize_t m, floating hi, floating lo,
+                                      lmode* mode) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j, jj, k
@@ -561,14 +561,14 @@ cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, cons
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                l[j] = _lloss(x[j], t[j], pw[j])
-                g[j] = _scaled(_lgrad(x[j], t[j], pw[j], &h[j]), hi, lo)
+                l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode))
+                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
         b64 |= _flags_logit64(x[j], t[j])
-        l[j] = _lloss(x[j], t[j], pw[j])
-        g[j] = _scaled(_lgrad(x[j], t[j], pw[j], &h[j]), hi, lo)
+        l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode))
+        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
     return b32 | <uint32_t>b64
 
 
@@ -1093,10 +1093,13 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 # local buffers only: with three outputs beside three inputs GCC would need
                 # more run-time alias checks than it makes, and not vectorise
                 ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
-                bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo)
+                if jb.pw != NULL:
+                    bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <General*>NULL)
+                else:
+                    bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <NoPw*>NULL)
             elif want_loss:
                 bad |= _logit_loss(x, t, pw, ld, mv)
-            elif floating is double or jb.pw != NULL:
+            elif jb.pw != NULL:
                 bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <General*>NULL)
             elif ghi == 1 and glo == 0:
                 bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <Plain*>NULL)
