@@ -585,9 +585,10 @@ cdef inline bint _all_hard(const floating* t, Py_ssize_t m) noexcept nogil:
 #
 # With 0/1 targets, no weight and no label smoothing, the summed loss is -sum log q, q = x
 # where t = 1 and 1 - x where t = 0: the log of a product. The factors are multiplied in
-# float64, one of 16 lanes each, and after every 4 factors per lane the exponents of the
-# running products move into an integer count: no log per element, one per lane at the end
-# of the block. An element takes this path only where a per-element log would keep nothing
+# float64 (in float32 first in pairs, element j with element j + CHUNK / 2), one of 16
+# lanes each, and after every 4 factors (or pairs) per lane the exponents of the running
+# products move into an integer count: no log per element, one per lane at the end of the
+# block. An element takes this path only where a per-element log would keep nothing
 # the product loses: in float32, q normal (no clamp at -100 near) and, for t = 0,
 # q <= 1 - 2^-20 (1 - x is then exact in float64 and every loss above 2^-20, so the
 # product's 2^-53 roundings cost under 2^-30 of it); in float64, q in [2^-144, 1 - 2^-10]
