@@ -226,17 +226,25 @@ def _broadcast_operand(value, name, shape, n, cdt):
     return _compact(as_real_array(value, name), name, shape, n, cdt)
 
 
+def broadcasts_to(op_shape, shape):
+    """An operand of shape ``op_shape`` broadcasts to ``shape`` (and nothing larger)."""
+    try:
+        return np.broadcast_shapes(op_shape, shape) == shape
+    except ValueError:
+        return False
+
+
+def check_broadcast(op_shape, shape, name):
+    if not broadcasts_to(op_shape, shape):
+        raise ValueError(f"{name} shape {op_shape} does not broadcast to input shape {shape}")
+
+
 def _compact(wa, name, shape, n, dtype):
     """An operand read in place through a layout (a weight, pos_weight, where=): its compact
     C-contiguous copy in ``dtype`` (no copy when it is one already) and its layout."""
     if wa.shape == shape:  # full-shape: read element for element
         return _cast(wa, dtype).reshape(-1), (max(n, 1), 1, [], [], [])
-    try:
-        fits = np.broadcast_shapes(wa.shape, shape) == shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"{name} shape {wa.shape} does not broadcast to input shape {shape}")
+    check_broadcast(wa.shape, shape, name)
     flat = _cast(wa, dtype).reshape(-1)
     row_len, row_step, div, mod, stride = weight_layout(wa.shape, shape)
     if not div and row_step == 1 and row_len < _TILE_MIN and n > row_len:
@@ -474,10 +482,7 @@ def _fortran(logits, input, target, weight, reduction, pos_weight, label_smoothi
         arr = _as_array_or_none(value)
         if arr is None or arr.ndim > nd or arr.dtype.kind not in "biuf":
             return None
-        try:
-            if np.broadcast_shapes(arr.shape, shape) != shape:
-                return None
-        except ValueError:
+        if not broadcasts_to(arr.shape, shape):
             return None
         ops.append(arr.reshape((1,) * (nd - arr.ndim) + arr.shape).T)
     if want_grad and not (type(grad_output) is float or type(grad_output) is int):

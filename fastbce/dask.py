@@ -315,12 +315,7 @@ def _aligned(value, name, x):
     else:
         _known_shape(value, name)
     shape = x.shape
-    try:
-        fits = np.broadcast_shapes(value.shape, shape) == shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"{name} shape {value.shape} does not broadcast to input shape {shape}")
+    _bce.check_broadcast(value.shape, shape, name)
     full = (1,) * (len(shape) - value.ndim) + tuple(value.shape)
     chunks = tuple((1,) if full[i] == 1 else x.chunks[i] for i in range(len(shape)))
     if isinstance(value, da.Array):
