@@ -27,14 +27,34 @@ import fastbce
 OPS = ("forward, soft t", "fwd+grad, soft t", "forward", "fwd+grad", "logits fwd+grad", "logits grad_hess")
 
 
-def load_old(site):
+def _ours():
+    return [k for k in sys.modules if k == "fastbce" or k.startswith("fastbce.")]
+
+
+def load_old(site, name="fastbce_old"):
+    """Import the other build's package as ``name``. While it imports, it is "fastbce" in
+    sys.modules (and the installed fastbce is set aside), so that its absolute imports
+    (``importlib.import_module("fastbce._kernels_avx2")``, as _config did up to this
+    change) find its own modules, not the installed build's: else both would run the
+    installed kernels and every ratio would be 1."""
     init = Path(site) / "fastbce" / "__init__.py"
-    spec = importlib.util.spec_from_file_location(
-        "fastbce_old", init, submodule_search_locations=[str(init.parent)]
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fastbce_old"] = module
-    spec.loader.exec_module(module)
+    mine = {k: sys.modules.pop(k) for k in _ours()}
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "fastbce", init, submodule_search_locations=[str(init.parent)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["fastbce"] = module
+        spec.loader.exec_module(module)
+    finally:
+        theirs = {k: sys.modules.pop(k) for k in _ours()}
+        sys.modules.update(mine)
+        for k, v in theirs.items():
+            sys.modules[name + k[len("fastbce"):]] = v
+    kernels = sys.modules.get(name + "._config")
+    if kernels is not None and hasattr(kernels, "kernels"):
+        # the other build must run its own compiled kernels
+        assert Path(kernels.kernels.__file__).parent == init.parent, kernels.kernels.__file__
     return module
 
 

@@ -14,7 +14,7 @@ _LEVELS = {"avx512": 2, "avx2": 1, "baseline": 0}
 
 def _load_kernels():
     try:
-        base = importlib.import_module("fastbce._kernels_baseline")
+        base = importlib.import_module("._kernels_baseline", __package__)
     except ImportError as exc:  # pragma: no cover - only from an unbuilt source tree
         raise ImportError(
             "fastbce's compiled extension is missing. Install the package (`pip install .`) "
@@ -23,7 +23,7 @@ def _load_kernels():
     level = base.cpu_level()
     built = []
     for name in _LEVELS:
-        if importlib.util.find_spec(f"fastbce._kernels_{name}") is not None:
+        if importlib.util.find_spec(f"._kernels_{name}", __package__) is not None:
             built.append(name)
     runnable = [name for name in built if _LEVELS[name] <= level]
     choice = os.environ.get("FASTBCE_ISA", "auto").strip().lower() or "auto"
@@ -40,7 +40,12 @@ def _load_kernels():
         raise ImportError(
             f"FASTBCE_ISA={choice!r}: this CPU cannot run those kernels (it runs: {runnable})"
         )
-    module = base if choice == "baseline" else importlib.import_module(f"fastbce._kernels_{choice}")
+    # relative to this package: a copy imported under another name (a vendored package, or
+    # benchmarks/compare_builds.py's other build) runs its own kernels
+    if choice == "baseline":
+        module = base
+    else:
+        module = importlib.import_module(f"._kernels_{choice}", __package__)
     return module, choice, runnable, built
 
 
