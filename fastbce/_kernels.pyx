@@ -262,18 +262,19 @@ cdef inline floating _focal(floating x, floating t, floating alpha, floating gam
         return focal_f64(x, t, alpha, gamma, g, h)
 
 
-cdef inline floating _lloss(floating x, floating t, floating pw) noexcept nogil:
+cdef inline floating _lloss(floating x, floating t, floating pw, bint unit) noexcept nogil:
     if floating is float:
-        return logit_loss_f32(x, t, pw)
+        return logit_loss_f32(x, t, pw, unit)
     else:
-        return logit_loss_f64(x, t, pw)
+        return logit_loss_f64(x, t, pw, unit)
 
 
-cdef inline floating _lgrad(floating x, floating t, floating pw, floating* h) noexcept nogil:
+cdef inline floating _lgrad(floating x, floating t, floating pw, floating* h,
+                           bint unit) noexcept nogil:
     if floating is float:
-        return logit_grad_f32(x, t, pw, h)
+        return logit_grad_f32(x, t, pw, h, unit)
     else:
-        return logit_grad_f64(x, t, pw, h)
+        return logit_grad_f64(x, t, pw, h, unit)
 
 
 # Range flags accumulate in an unsigned integer as wide as the data (GCC vectorises a loop
@@ -494,6 +495,14 @@ cdef inline floating _pwv(const floating* pw, Py_ssize_t j, lmode* mode) noexcep
         return 1
 
 
+cdef inline bint _unit(lmode* mode) noexcept nogil:
+    """pw is the constant 1 (see _math.pxd: a = 1 then)."""
+    if lmode is General:
+        return False
+    else:
+        return True
+
+
 cdef inline floating _lscaled(floating q, floating hi, floating lo, lmode* mode) noexcept nogil:
     if lmode is Plain:
         return q
@@ -502,7 +511,7 @@ cdef inline floating _lscaled(floating q, floating hi, floating lo, lmode* mode)
 
 
 cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const floating* pw,
-                                 floating* l, Py_ssize_t m) noexcept nogil:
+                                 floating* l, Py_ssize_t m, lmode* mode) noexcept nogil:
     cdef uint32_t b32 = 0
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j, jj, k
@@ -512,11 +521,11 @@ cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const flo
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                l[j] = _lloss(x[j], t[j], pw[j])
+                l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
-        l[j] = _lloss(x[j], t[j], pw[j])
+        l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
     return b32
 
 
@@ -532,11 +541,13 @@ cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const flo
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
+                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+                                hi, lo, mode)
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
-        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
+        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+                        hi, lo, mode)
     return b32
 
 
@@ -553,13 +564,15 @@ cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, cons
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode))
-                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
+                l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
+                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+                                hi, lo, mode)
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
-        l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode))
-        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j]), hi, lo, mode)
+        l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
+        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+                        hi, lo, mode)
     return b32
 
 
@@ -730,7 +743,7 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
         qbuf[j] = 1.0 + <double>e
         lbuf[j] = <double>(x[j] if x[j] > 0 else <float>0.0) - <double>t[j] * <double>x[j]
         if want_grad:
-            g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j]), hi, lo)
+            g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j], True), hi, lo)
     if s32:
         return 1
     _multiply_lanes(qbuf, CHUNK, prod, expo, renorms)
@@ -1090,7 +1103,10 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 else:
                     bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <NoPw*>NULL)
             elif want_loss:
-                bad |= _logit_loss(x, t, pw, ld, mv)
+                if jb.pw != NULL:
+                    bad |= _logit_loss(x, t, pw, ld, mv, <General*>NULL)
+                else:
+                    bad |= _logit_loss(x, t, pw, ld, mv, <NoPw*>NULL)
             elif jb.pw != NULL:
                 bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <General*>NULL)
             elif ghi == 1 and glo == 0:

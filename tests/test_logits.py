@@ -202,6 +202,32 @@ def test_bit_identical_across_thread_counts(dtype, weights):
             assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
+@pytest.mark.parametrize("ls", [0.0, 0.3])
+def test_pos_weight_of_ones_gives_the_same_bits_as_none(dtype, ls, isa):
+    # without pos_weight the kernels take a = pw t + (1 - t) as exactly 1 (true for every t
+    # in [0, 1]: 1 - t rounds by at most 2^-54 below t = 1/2, and the sum rounds it away);
+    # pos_weight=ones computes it. Targets with every rounding of 1 - t, and tiny ones.
+    rng = np.random.default_rng(31)
+    n = 3000
+    t = np.concatenate([rng.uniform(0, 1, n), rng.uniform(0, 1e-3, n), 2.0 ** -rng.integers(1, 60, n),
+                        [0.0, 1.0, 0.5, np.nextafter(0.5, 0), np.nextafter(1, 0)]]).astype(dtype)
+    x = logits(t.shape, dtype, 32, scale=6.0)
+    ones = np.ones_like(x)
+    for reduction in ("none", "mean"):
+        a = fastbce.binary_cross_entropy_with_logits_and_grad(x, t, None, reduction, None,
+                                                              label_smoothing=ls)
+        b = fastbce.binary_cross_entropy_with_logits_and_grad(x, t, None, reduction, ones,
+                                                              label_smoothing=ls)
+        for u, v in zip(a, b):
+            assert np.asarray(u).tobytes() == np.asarray(v).tobytes()
+    assert fastbce.binary_cross_entropy_with_logits(x, t, reduction="none").tobytes() == \
+        fastbce.binary_cross_entropy_with_logits(x, t, reduction="none", pos_weight=ones).tobytes()
+    gh = fastbce.binary_cross_entropy_with_logits_grad_hess(x, t)
+    gh1 = fastbce.binary_cross_entropy_with_logits_grad_hess(x, t, pos_weight=ones)
+    for u, v in zip(gh, gh1):
+        assert u.tobytes() == v.tobytes()
+
+
 def test_criterion_object():
     shape = (20, 3)
     x, t = logits(shape, np.float64, 25), make(shape, np.float64, seed=26)
