@@ -661,15 +661,17 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
                                    double* prod, uint64_t* expo, Py_ssize_t* renorms,
                                    double* extra, uint32_t* bad, floating* g, floating hi,
                                    floating lo, gradmode* mode) noexcept nogil:
-    """Multiply a whole chunk (m = CHUNK) of 0/1-target losses into the lanes, and with
-    WithGrad write the (scaled) gradient into g in the same loop. Returns 1, changing nothing
-    but g (which the per-element path rewrites), if the chunk must take the per-element path
+    """Multiply a chunk of 0/1-target losses into the lanes, and with WithGrad write the
+    (scaled) gradient into g in the same loop. float32: a whole chunk (m = CHUNK); float64:
+    any m up to CHUNK, the chunk read up to m rounded up to LANES (the caller's padding
+    there, x = t = 0, is outside the path and adds nothing). Returns 1, changing nothing but
+    g (which the per-element path rewrites), if the chunk must take the per-element path
     instead."""
     cdef double qbuf[CHUNK]
     cdef uint8_t gout[GROUPS]
     cdef uint32_t s32 = 0, ok32
     cdef uint64_t s64 = 0, h64 = 0, ok64, o64
-    cdef Py_ssize_t j, c, k
+    cdef Py_ssize_t j, c, k, ngroups, nq
     if floating is float:
         # factors >= 2^-126 in pairs (each pair's product >= 2^-252, exact to 2^-53 as one
         # more product of the lanes would be): half the factors for the lanes
@@ -690,7 +692,8 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         return 0
     # float64: an element outside the path gets the factor 1 and its own loss below; the
     # loop notes which groups of LANES elements hold one
-    for c in range(GROUPS):
+    ngroups = (m + LANES - 1) // LANES
+    for c in range(ngroups):
         o64 = 0
         _ahead(x + c * LANES, t + c * LANES)
         for k in range(LANES):
@@ -708,13 +711,17 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
         if h64:
             return 1
-    _multiply_lanes(qbuf, CHUNK, prod, expo, renorms)
+    # a partial chunk: factors of 1 up to a multiple of 4 LANES
+    nq = (ngroups + 3) // 4 * (4 * LANES)
+    for j in range(ngroups * LANES, nq):
+        qbuf[j] = 1.0
+    _multiply_lanes(qbuf, nq, prod, expo, renorms)
     if s64:
         # the elements outside the path (their factor is exactly 1; every factor taken is
         # below 1 in size), looked for only in the groups that hold one
-        for c in range(GROUPS):
+        for c in range(ngroups):
             if gout[c]:
-                for j in range(c * LANES, c * LANES + LANES):
+                for j in range(c * LANES, min(c * LANES + LANES, m)):
                     if qbuf[j] == 1.0:
                         bad[0] |= <uint32_t>_flags_prob64(x[j], t[j])
                         extra[0] += <double>_ploss(x[j], t[j])
@@ -1074,7 +1081,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 if floating is float:
                     summed = _logit_product(x, t, prod, expo, &renorms, acc, gd, hbuf,
                                             want_grad, ghi, glo) == 0
-        elif product and m == CHUNK:
+        elif product and (m == CHUNK or floating is double):
             looked = True
             if want_grad:
                 summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,

@@ -140,6 +140,29 @@ def test_hard_target_sums_against_the_truth(dtype, weight, isa):
                                rtol=2**-22 if dtype == np.float32 else 1e-13)
 
 
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100, 255, 257, 1000, 8191, 8193, 20001])
+def test_hard_target_sums_of_any_length_against_the_truth(dtype, n, isa):
+    # float64 takes the product path on partial chunks too (the array's last, and the last
+    # of every block): lengths around the chunk (256) and block (8192) sizes, with elements
+    # outside the path (q tiny, 0 or near 1) among them
+    import math
+
+    rng = np.random.default_rng(n)
+    t = rng.integers(0, 2, n).astype(dtype)
+    x = rng.uniform(0, 1, n)
+    pick = rng.integers(0, n, max(1, n // 50))
+    x[pick] = rng.choice([0.0, 1e-300, 1e-30, 1 - 2**-30, 1.0, 0.5], pick.size)
+    x = x.astype(dtype)
+    truth = math.fsum(exact_losses(x, t))
+    for threads in (1, 2):
+        got = float(fastbce.binary_cross_entropy(x, t, reduction="sum", num_threads=threads))
+        assert abs(got - truth) <= (2**-22 if dtype == np.float32 else 1e-13) * abs(truth) + 1e-300
+        loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="sum",
+                                                           num_threads=threads)
+        assert float(loss) == got
+        np.testing.assert_array_equal(grad, fastbce.binary_cross_entropy_grad(x, t, reduction="sum"))
+
+
 @pytest.mark.parametrize("weight", [np.inf, 1e37, 1e-43, 0.0, -2.0])
 def test_hard_target_sums_with_extreme_single_weights(dtype, weight, isa):
     # extreme single weights: each loss is weighted in the input's dtype, as torch does
