@@ -6,9 +6,10 @@ process, interleaved, on the rows of bench.py.
     FASTBCE_ISA=avx2 python benchmarks/compare_builds.py --old /tmp/old-site \\
         --json benchmarks/reference/avx2-vs-c-kernels.json
 
-The other build is imported from ``--old`` under the name ``fastbce_old`` (its package
-imports itself relatively, as fastbce's did up to 57db57b). Prints, per row, both median
-times and new / old; writes them as JSON with the machine's CPU and the kernels in use.
+The other build is imported from ``--old`` and kept as ``fastbce_old`` (see load_old: its
+own modules, kernels included, whether it imports itself relatively or by absolute name).
+Prints, per row, both median times and new / old; writes them as JSON with the machine's
+CPU and the kernels in use.
 """
 
 import argparse
