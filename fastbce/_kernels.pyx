@@ -595,7 +595,7 @@ cdef inline bint _all_hard(const floating* t, Py_ssize_t m) noexcept nogil:
 # block. An element takes this path only where a per-element log would keep nothing
 # the product loses: in float32, q normal (no clamp at -100 near) and, for t = 0,
 # q <= 1 - 2^-20 (1 - x is then exact in float64 and every loss above 2^-20, so the
-# product's 2^-53 roundings cost under 2^-30 of it); in float64, q in [2^-144, 1 - 2^-10]
+# product's 2^-53 roundings cost under 2^-30 of it); in float64, q in [2^-63, 1 - 2^-10]
 # (losses above 2^-10: the roundings of 1 - x and of the products stay under 2^-43 of
 # each). Other elements -- rare -- add their per-element losses to the block's sum.
 
@@ -612,7 +612,7 @@ cdef inline bint _prod_ok(floating x, floating t) noexcept nogil:
         # the factor x + (t - 1) (x, or -(1 - x) rounded) times 2t - 1 = +-1: q itself,
         # negative for an input out of range (which then stays outside)
         q = (x + tm1) * (t + tm1)
-        return (t * tm1 == 0) & (q >= 4.484155085839415e-44) & (q <= 1.0 - 0.0009765625)
+        return (t * tm1 == 0) & (q >= 1.0842021724855044e-19) & (q <= 1.0 - 0.0009765625)
 
 
 cdef inline void _renorm(double* prod, uint64_t* expo) noexcept nogil:
@@ -641,20 +641,28 @@ ctypedef fused gradmode:
 
 
 cdef inline void _multiply_lanes(const double* qbuf, Py_ssize_t nq, double* prod,
-                                 uint64_t* expo, Py_ssize_t* renorms) noexcept nogil:
-    """Multiply nq factors (a multiple of 4 LANES) into the 16 product lanes, four factors
-    a lane at a time (each >= 2^-252, so their product and the running one, in [1, 2), stay
-    normal), then the exponents out. (On the lanes in place: local copies made by memcpy
-    were written and read back in pieces of different widths, which stalled store
-    forwarding: 15% of the float32 0/1-target forward on AVX2.)"""
+                                 uint64_t* expo, Py_ssize_t* renorms,
+                                 bint once) noexcept nogil:
+    """Multiply nq factors (a multiple of 4 LANES, at most CHUNK) into the 16 product lanes,
+    four factors a lane at a time, and move the exponents out: after every four factors
+    (once=False: each factor >= 2^-252, so their product and the running one, in [1, 2),
+    stay normal), or once at the end (once=True: at most 16 factors a lane, each in
+    [2^-63, 2], the running product stays in [2^-1008, 2^17]). (On the lanes in place:
+    local copies made by memcpy were written and read back in pieces of different widths,
+    which stalled store forwarding: 15% of the float32 0/1-target forward on AVX2.)"""
     cdef Py_ssize_t c, k, j
     for c in range(nq // (4 * LANES)):
         for k in range(LANES):
             j = 4 * LANES * c + k
             prod[k] = prod[k] * ((qbuf[j] * qbuf[j + LANES])
                                  * (qbuf[j + 2 * LANES] * qbuf[j + 3 * LANES]))
+        if not once:
+            _renorm(prod, expo)
+    if once:
         _renorm(prod, expo)
-    renorms[0] += nq // (4 * LANES)
+        renorms[0] += 1
+    else:
+        renorms[0] += nq // (4 * LANES)
 
 
 cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssize_t m,
@@ -688,7 +696,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             # a target other than 0 or 1, or an element outside the path (rare: an input
             # out of range among them), sends the chunk to the per-element path
             return 1
-        _multiply_lanes(qbuf, CHUNK // 2, prod, expo, renorms)
+        _multiply_lanes(qbuf, CHUNK // 2, prod, expo, renorms, False)
         return 0
     # float64: an element outside the path gets the factor 1 and its own loss below; the
     # loop notes which groups of LANES elements hold one
@@ -715,7 +723,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     nq = (ngroups + 3) // 4 * (4 * LANES)
     for j in range(ngroups * LANES, nq):
         qbuf[j] = 1.0
-    _multiply_lanes(qbuf, nq, prod, expo, renorms)
+    _multiply_lanes(qbuf, nq, prod, expo, renorms, True)
     if s64:
         # the elements outside the path (their factor is exactly 1; every factor taken is
         # below 1 in size), looked for only in the groups that hold one
@@ -753,7 +761,7 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
             g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j], True), hi, lo)
     if s32:
         return 1
-    _multiply_lanes(qbuf, CHUNK, prod, expo, renorms)
+    _multiply_lanes(qbuf, CHUNK, prod, expo, renorms, True)
     _sum16(acc, lbuf, CHUNK)
     return 0
 
@@ -763,7 +771,7 @@ cdef inline double _prod_sum(const double* prod, const uint64_t* expo,
     """The sum of log q over every factor taken, with one log: the lanes' mantissa products
     (each in [1, 2), so theirs is below 2^16) multiplied in a fixed order, plus (all
     exponents less their bias) ln 2, ln 2 split so that k * LN2_HI is exact (|k| < 2^21:
-    at most 8192 factors of at least 2^-144)."""
+    at most 8192 factors, each at least 2^-252 as a float32 pair, 2^-63 in float64)."""
     cdef double p = 1.0, kk
     cdef int64_t k_total = 0
     cdef Py_ssize_t k

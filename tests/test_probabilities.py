@@ -163,6 +163,20 @@ def test_hard_target_sums_of_any_length_against_the_truth(dtype, n, isa):
         np.testing.assert_array_equal(grad, fastbce.binary_cross_entropy_grad(x, t, reduction="sum"))
 
 
+@pytest.mark.parametrize("x", [1e-18, 1e-25, 1e-30, 1e-40, 3e-39])
+def test_hard_target_sums_of_confident_wrong_predictions(dtype, x, isa):
+    # every element a tiny factor, around the product path's lower bounds (float64 2^-63,
+    # float32 2^-126): thousands of them in a row must not underflow a product lane
+    import math
+
+    n = 5000
+    xs = np.full(n, x, dtype)
+    ts = np.ones(n, dtype)
+    truth = math.fsum(exact_losses(xs, ts))
+    got = float(fastbce.binary_cross_entropy(xs, ts, reduction="sum"))
+    assert abs(got - truth) <= (2**-22 if dtype == np.float32 else 1e-13) * abs(truth)
+
+
 @pytest.mark.parametrize("weight", [np.inf, 1e37, 1e-43, 0.0, -2.0])
 def test_hard_target_sums_with_extreme_single_weights(dtype, weight, isa):
     # extreme single weights: each loss is weighted in the input's dtype, as torch does
