@@ -52,10 +52,10 @@ def load_old(site, name="fastbce_old"):
         sys.modules.update(mine)
         for k, v in theirs.items():
             sys.modules[name + k[len("fastbce"):]] = v
-    kernels = sys.modules.get(name + "._config")
-    if kernels is not None and hasattr(kernels, "kernels"):
+    config = sys.modules.get(name + "._config")
+    if config is not None and hasattr(config, "kernels"):
         # the other build must run its own compiled kernels
-        assert Path(kernels.kernels.__file__).parent == init.parent, kernels.kernels.__file__
+        assert Path(config.kernels.__file__).parent == init.parent, config.kernels.__file__
     return module
 
 

@@ -25,11 +25,11 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastbce._math cimport (
-    FB_WIDE_REGS, d2u, exp_neg_f32, f2u, fb_fmaf, focal_f32, focal_f64, log_f64, logit_grad_f32,
-    logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32, out_of_unit_f64,
-    prob_grad_exact_f32, prob_grad_exact_f64, prob_grad_f32, prob_grad_f64,
-    prob_loss_exact_f32, prob_loss_exact_f64, prob_loss_f32, prob_loss_f64,
-    prob_loss_hard_f32, prob_loss_hard_f64, u2d, u2f,
+    FB_FUSED, FB_WIDE_REGS, d2u, exp_neg_f32, f2u, fb_fmaf, focal_f32, focal_f64, log_f64,
+    logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32,
+    out_of_unit_f64, prob_grad_exact_f32, prob_grad_exact_f64, prob_grad_f32, prob_grad_f64,
+    prob_loss_exact_f32, prob_loss_exact_f64, prob_loss_f32, prob_loss_f64, prob_loss_hard_f32,
+    prob_loss_hard_f64, u2d, u2f,
 )
 
 cdef extern from "_omp.h" nogil:
@@ -64,16 +64,9 @@ cdef extern from *:
     #else
     #define fb_prefetch(p) ((void)0)
     #endif
-    /* whether fmaf is one instruction here (else it would be a libm call per element) */
-    #if defined(__FMA__)
-    #define FB_HAVE_FMA 1
-    #else
-    #define FB_HAVE_FMA 0
-    #endif
     """
     int fb_cpu_level() nogil
     void fb_prefetch(const void* p) nogil
-    int FB_HAVE_FMA
     const char* FB_COMPILER
 
 
@@ -970,7 +963,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             ghi = <float>jb.g
             if <double>ghi == jb.g:
                 gin = True
-            elif FB_HAVE_FMA and 7.888609052210118e-31 <= abs(jb.g) <= 1.2676506002282294e30:
+            elif FB_FUSED and 7.888609052210118e-31 <= abs(jb.g) <= 1.2676506002282294e30:
                 gin = True
                 glo = <float>(jb.g - <double>ghi)
         if not gin:

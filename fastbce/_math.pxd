@@ -17,7 +17,8 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 # nothing by itself: vector and scalar code, and the fused and separate calls, give the
 # same bits. The FMAs that speed the polynomials up are written out here: one rounding
 # where the instruction set has FMA (fmaf/fma are then one instruction), two elsewhere
-# (the baseline, where the libm call would be slow).
+# (the baseline, where the libm call would be slow). FB_FUSED says which: 1 where they
+# round once.
 cdef extern from *:
     """
     #if defined(__FMA__) || defined(__aarch64__)
