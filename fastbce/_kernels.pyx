@@ -337,97 +337,78 @@ cdef inline void _ahead(const void* x, const void* t) noexcept nogil:
     fb_prefetch(<const char*>t + 2 * CHUNK * sizeof(double) + 64)
 
 
-cdef inline uint32_t _prob_loss(const floating* x, const floating* t, floating* l,
-                                Py_ssize_t m, bint hard) noexcept nogil:
+# What a probability loop computes, a compile-time switch passed as a NULL pointer of one
+# of these types (as gradmode below): one loop body per variant, no run-time test in it.
+cdef struct LossOnly:
+    char unused
+
+
+cdef struct GradOnly:
+    char unused
+
+
+cdef struct LossGrad:
+    char unused
+
+
+ctypedef fused pmode:
+    LossOnly
+    GradOnly
+    LossGrad
+
+
+cdef inline void _prob_one(const floating* x, const floating* t, floating* l, floating* g,
+                           Py_ssize_t j, bint hard, floating hi, floating lo,
+                           pmode* mode) noexcept nogil:
+    """Element j: its loss into l (one log where the chunk's targets are all 0 or 1: the
+    same values), its scaled gradient into g, as the mode asks."""
+    if pmode is not GradOnly:
+        l[j] = _ploss_hard(x[j], t[j]) if hard else _ploss(x[j], t[j])
+    if pmode is not LossOnly:
+        g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
+
+
+cdef inline uint32_t _prob_loop(const floating* x, const floating* t, floating* l,
+                                floating* g, Py_ssize_t m, bint hard, floating hi,
+                                floating lo, pmode* mode) noexcept nogil:
+    """The probability loss and/or gradient of a chunk (hard: its targets are all 0 or 1,
+    so only the inputs' range is checked); returns the range flags."""
     cdef uint32_t b32 = 0, mx = 0, mt = 0, ux, ut
     cdef uint64_t b64 = 0
     cdef Py_ssize_t j, jj, k
     if floating is double:
-        if hard:
+        if hard and pmode is not GradOnly:
             for jj in range(0, m, 16):
                 _ahead(x + jj, t + jj)
                 for k in range(LANES):
-                    j = jj + k
-                    b64 |= _flags_prob64(x[j], <floating>0)
-                    l[j] = _ploss_hard(x[j], t[j])
+                    b64 |= _flags_prob64(x[jj + k], <floating>0)
+                    _prob_one(x, t, l, g, jj + k, True, hi, lo, mode)
             return <uint32_t>b64
         for jj in range(0, m, 16):
             _ahead(x + jj, t + jj)
             for k in range(LANES):
-                j = jj + k
-                b64 |= _flags_prob64(x[j], t[j])
-                l[j] = _ploss(x[j], t[j])
+                b64 |= _flags_prob64(x[jj + k], t[jj + k])
+                _prob_one(x, t, l, g, jj + k, False, hi, lo, mode)
         return <uint32_t>b64
-    # a chunk whose targets are all 0 or 1 takes one log per element (same values)
-    if hard:
+    if hard and pmode is not GradOnly:
         for j in range(m):
             b32 |= _flags_prob(x[j], <floating>0)
-            l[j] = _ploss_hard(x[j], t[j])
+            _prob_one(x, t, l, g, j, True, hi, lo, mode)
         return b32
-    # the range check as the largest bit pattern seen (one unsigned max per operand; see
-    # out_of_unit_f32), compared once at the end
-    for j in range(m):
-        ux = f2u(x[j] + <float>0.0)
-        ut = f2u(t[j] + <float>0.0)
-        mx = mx if mx > ux else ux
-        mt = mt if mt > ut else ut
-        l[j] = _ploss(x[j], t[j])
-    return <uint32_t>(mx > <uint32_t>0x3f800000) | (<uint32_t>(mt > <uint32_t>0x3f800000) << 1)
-
-
-cdef inline uint32_t _prob_grad(const floating* x, const floating* t, floating* g,
-                                Py_ssize_t m, floating hi, floating lo) noexcept nogil:
-    cdef uint32_t b32 = 0
-    cdef uint64_t b64 = 0
-    cdef Py_ssize_t j, jj, k
-    if floating is double:
-        for jj in range(0, m, 16):
-            _ahead(x + jj, t + jj)
-            for k in range(LANES):
-                j = jj + k
-                b64 |= _flags_prob64(x[j], t[j])
-                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-        return <uint32_t>b64
-    for j in range(m):
-        b32 |= _flags_prob(x[j], t[j])
-        g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-    return b32
-
-
-cdef inline uint32_t _prob_loss_grad(const floating* x, const floating* t, floating* l,
-                                     floating* g, Py_ssize_t m, bint hard, floating hi,
-                                     floating lo) noexcept nogil:
-    cdef uint32_t b32 = 0
-    cdef uint64_t b64 = 0
-    cdef Py_ssize_t j, jj, k
-    if floating is double:
-        if hard:
-            for jj in range(0, m, 16):
-                _ahead(x + jj, t + jj)
-                for k in range(LANES):
-                    j = jj + k
-                    b64 |= _flags_prob64(x[j], <floating>0)
-                    l[j] = _ploss_hard(x[j], t[j])
-                    g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-            return <uint32_t>b64
-        for jj in range(0, m, 16):
-            _ahead(x + jj, t + jj)
-            for k in range(LANES):
-                j = jj + k
-                b64 |= _flags_prob64(x[j], t[j])
-                l[j] = _ploss(x[j], t[j])
-                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-        return <uint32_t>b64
-    if hard:
+    if pmode is LossOnly:
+        # the range check as the largest bit pattern seen (one unsigned max per operand;
+        # see out_of_unit_f32), compared once at the end
         for j in range(m):
-            b32 |= _flags_prob(x[j], <floating>0)
-            l[j] = _ploss_hard(x[j], t[j])
-            g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
-        return b32
+            ux = f2u(x[j] + <float>0.0)
+            ut = f2u(t[j] + <float>0.0)
+            mx = mx if mx > ux else ux
+            mt = mt if mt > ut else ut
+            _prob_one(x, t, l, g, j, False, hi, lo, mode)
+        return (<uint32_t>(mx > <uint32_t>0x3f800000)
+                | (<uint32_t>(mt > <uint32_t>0x3f800000) << 1))
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
-        l[j] = _ploss(x[j], t[j])
-        g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
+        _prob_one(x, t, l, g, j, False, hi, lo, mode)
     return b32
 
 
@@ -1137,11 +1118,11 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <NoPw*>NULL)
         else:
             if want_loss and want_grad:
-                bad |= _prob_loss_grad(x, t, ld, gd, mv, hard, ghi, glo)
+                bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossGrad*>NULL)
             elif want_loss:
-                bad |= _prob_loss(x, t, ld, mv, hard)
+                bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossOnly*>NULL)
             else:
-                bad |= _prob_grad(x, t, gd, mv, ghi, glo)
+                bad |= _prob_loop(x, t, ld, gd, mv, False, ghi, glo, <GradOnly*>NULL)
         # weighting, sums and stores
         if want_loss and ld == &lbuf[0]:
             if jb.loss == NULL:
