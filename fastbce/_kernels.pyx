@@ -395,21 +395,16 @@ cdef inline uint32_t _prob_loop(const floating* x, const floating* t, floating* 
             b32 |= _flags_prob(x[j], <floating>0)
             _prob_one(x, t, l, g, j, True, hi, lo, mode)
         return b32
-    if pmode is LossOnly:
-        # the range check as the largest bit pattern seen (one unsigned max per operand;
-        # see out_of_unit_f32), compared once at the end
-        for j in range(m):
-            ux = f2u(x[j] + <float>0.0)
-            ut = f2u(t[j] + <float>0.0)
-            mx = mx if mx > ux else ux
-            mt = mt if mt > ut else ut
-            _prob_one(x, t, l, g, j, False, hi, lo, mode)
-        return (<uint32_t>(mx > <uint32_t>0x3f800000)
-                | (<uint32_t>(mt > <uint32_t>0x3f800000) << 1))
+    # the range check as the largest bit pattern seen (one unsigned max per operand; see
+    # out_of_unit_f32), compared once at the end
     for j in range(m):
-        b32 |= _flags_prob(x[j], t[j])
+        ux = f2u(x[j] + <float>0.0)
+        ut = f2u(t[j] + <float>0.0)
+        mx = mx if mx > ux else ux
+        mt = mt if mt > ut else ut
         _prob_one(x, t, l, g, j, False, hi, lo, mode)
-    return b32
+    return (<uint32_t>(mx > <uint32_t>0x3f800000)
+            | (<uint32_t>(mt > <uint32_t>0x3f800000) << 1))
 
 
 cdef uint32_t _prob_exact(const floating* x, const floating* t, floating* l, floating* g,
