@@ -574,8 +574,10 @@ cdef inline bint _prod_ok(floating x, floating t) noexcept nogil:
     cdef floating tm1 = t - 1
     cdef floating q, hi
     if floating is float:
-        q = x * (t + tm1) - tm1  # x for t = 1, 1 - x (rounded) for t = 0
-        hi = t * <float>9.5367431640625e-07 + <float>(1.0 - 9.5367431640625e-07)
+        # x for t = 1, 1 - x (rounded) for t = 0; x (t + tm1) is exact, so one rounding
+        # or two give the same q (and hi is exact)
+        q = fb_fmaf(x, t + tm1, -tm1)
+        hi = fb_fmaf(t, <float>9.5367431640625e-07, <float>(1.0 - 9.5367431640625e-07))
         return (t * tm1 == 0) & (q >= <float>1.1754943508222875e-38) & (q <= hi)
     else:
         # the factor x + (t - 1) (x, or -(1 - x) rounded) times 2t - 1 = +-1: q itself,
