@@ -312,6 +312,16 @@ cdef inline uint64_t _flags_logit64(floating x, floating t) noexcept nogil:
         return <uint64_t>(x != x) | (out_of_unit_f64(t) << 1)
 
 
+cdef inline uint64_t _signs_outside_f64(floating v) noexcept nogil:
+    """Sign bit set if v (float64) is outside [0, 1] or NaN (see _prob_loop). AVX-512 has
+    the unsigned comparison (into a mask register): there it is one instruction, and the
+    sums 2-3% slower (in-process A/B)."""
+    if FB_WIDE_REGS:
+        return out_of_unit_f64(<double>v) << 63
+    cdef uint64_t b = d2u(<double>v + 0.0)
+    return b | (b + <uint64_t>0x400fffffffffffff)
+
+
 cdef inline uint32_t _flags_target(floating t) noexcept nogil:
     if floating is float:
         return out_of_unit_f32(t) << 1
@@ -374,22 +384,28 @@ cdef inline uint32_t _prob_loop(const floating* x, const floating* t, floating* 
     """The probability loss and/or gradient of a chunk (hard: its targets are all 0 or 1,
     so only the inputs' range is checked); returns the range flags."""
     cdef uint32_t b32 = 0, mx = 0, mt = 0, ux, ut
-    cdef uint64_t b64 = 0
+    cdef uint64_t ox = 0, ot = 0
     cdef Py_ssize_t j, jj, k
     if floating is double:
+        # the range check without a comparison (AVX2 has no unsigned 64-bit one): the
+        # sign bits of b and of b + U, OR-ed over the chunk, with b the bits of v + 0
+        # and U = 2^63 - 1 - bits(1.0): b + U has its sign set exactly for b above
+        # bits(1.0) and below 2^63 (v > 1, +inf, NaN), b itself for the rest outside
+        # [+0, 1] (v < 0, negative NaN)
         if hard and pmode is not GradOnly:
             for jj in range(0, m, 16):
                 _ahead(x + jj, t + jj)
                 for k in range(LANES):
-                    b64 |= _flags_prob64(x[jj + k], <floating>0)
+                    ox |= _signs_outside_f64(x[jj + k])
                     _prob_one(x, t, l, g, jj + k, True, hi, lo, mode)
-            return <uint32_t>b64
+            return <uint32_t>(ox >> 63)
         for jj in range(0, m, 16):
             _ahead(x + jj, t + jj)
             for k in range(LANES):
-                b64 |= _flags_prob64(x[jj + k], t[jj + k])
+                ox |= _signs_outside_f64(x[jj + k])
+                ot |= _signs_outside_f64(t[jj + k])
                 _prob_one(x, t, l, g, jj + k, False, hi, lo, mode)
-        return <uint32_t>b64
+        return <uint32_t>(ox >> 63) | (<uint32_t>(ot >> 63) << 1)
     if hard and pmode is not GradOnly:
         for j in range(m):
             b32 |= _flags_prob(x[j], <floating>0)
