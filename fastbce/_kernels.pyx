@@ -706,9 +706,13 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         gout[c] = <uint8_t>(o64 != 0)
         s64 |= o64
     if s64:
-        # targets other than 0 or 1 send the chunk to the per-element path
-        for j in range(m):
-            h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
+        # targets other than 0 or 1 send the chunk to the per-element path (such a target
+        # puts its group among those noted)
+        for c in range(ngroups):
+            if gout[c]:
+                for k in range(LANES):
+                    j = c * LANES + k
+                    h64 |= <uint64_t>(t[j] * (t[j] - 1) != 0)
         if h64:
             return 1
     # a partial chunk: factors of 1 up to a multiple of 4 LANES
