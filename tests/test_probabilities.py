@@ -208,6 +208,29 @@ def test_hard_target_sums_of_tiny_losses_keep_their_precision(dtype, isa):
     assert abs(got - truth) <= (2**-24 if dtype == np.float32 else 1e-13) * truth
 
 
+@pytest.mark.parametrize("confident", [0.0, 0.01, 0.05, 0.15, 0.3, 0.6, 1.0])
+def test_hard_target_sums_with_any_share_of_confident_predictions(dtype, confident, isa):
+    # confident predictions (losses below the product path's window) in any share: a few
+    # per chunk are summed one by one beside the product, many send their chunks to the
+    # one-log path; every share gives the truth, and the same gradient fused or alone
+    import math
+
+    n = 20_000
+    rng = np.random.default_rng(int(confident * 100))
+    t = rng.integers(0, 2, n).astype(dtype)
+    u = np.where(rng.uniform(0, 1, n) < confident, rng.uniform(1e-9, 1e-4, n),
+                 rng.uniform(0.01, 0.99, n))
+    x = np.where(t == 1, 1 - u, u).astype(dtype)
+    truth = math.fsum(exact_losses(x, t))
+    for threads in (1, 2):
+        loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="sum",
+                                                           num_threads=threads)
+        assert abs(float(loss) - truth) <= (2**-22 if dtype == np.float32 else 1e-13) * truth
+        assert float(fastbce.binary_cross_entropy(x, t, reduction="sum",
+                                                  num_threads=threads)) == float(loss)
+        np.testing.assert_array_equal(grad, fastbce.binary_cross_entropy_grad(x, t, reduction="sum"))
+
+
 def test_hard_target_gradient_is_the_same_with_or_without_the_loss(dtype, isa):
     x, t = hostile_hard_mix(dtype)
     for reduction in ("mean", "sum"):
