@@ -187,33 +187,32 @@ cdef inline double log_reduced_f64(double f, double s, double k) noexcept nogil:
 
 # v = 2^k m with m in [sqrt(1/2), sqrt(2)), v >= 0 given by its bits (+0 and subnormals
 # give k <= -1022, so their clamped logs are -100). Three small functions rather than one
-# with pointer outputs: GCC vectorises only the former.
+# with pointer outputs: GCC vectorises only the former. No select anywhere: with one (m or
+# m / 2 by a comparison), GCC evaluated the division that follows in log_pair_f64 on both
+# values, two divisions per element (AVX-512).
 
-cdef inline bint _big_f64(uint64_t bits) noexcept nogil:
-    # the mantissa is above sqrt(2): m is halved and k raised by one. (Used through
-    # selects: GCC does not vectorise a comparison converted to a number.)
-    cdef double m = u2d((bits & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000)
-    return m > 1.4142135623730951
+cdef inline uint64_t _kbits_f64(uint64_t bits) noexcept nogil:
+    """k + 1023: the biased exponent, plus one where the mantissa is above sqrt(2)'s (its
+    field 0x6a09e667f3bcd: adding 2^52 - that - 1 carries into the exponent exactly for
+    larger ones)."""
+    return (bits + <uint64_t>0x00095f619980c432) >> 52
 
 
 cdef inline double mant_f64(uint64_t bits) noexcept nogil:
-    """m - 1, m in [sqrt(1/2), sqrt(2))."""
-    cdef double m = u2d((bits & <uint64_t>0x000fffffffffffff) | <uint64_t>0x3ff0000000000000)
-    return (m * 0.5 if m > 1.4142135623730951 else m) - 1.0
+    """m - 1, m in [sqrt(1/2), sqrt(2)) (exact: m in [1/2, 2])."""
+    return u2d(bits - (_kbits_f64(bits) << 52) + <uint64_t>0x3ff0000000000000) - 1.0
 
 
 cdef inline double expo_f64(uint64_t bits) noexcept nogil:
     """k as a double: exact int -> double for 0 <= biased < 2^52 from the bits of
     2^52 + biased, less 2^52 (no 64-bit integer conversion, which SIMD lacks before
     AVX-512DQ)."""
-    return (u2d((bits >> 52) | <uint64_t>0x4330000000000000) - (4503599627370496.0 + 1023.0)
-            + (1.0 if _big_f64(bits) else 0.0))
+    return u2d(_kbits_f64(bits) | <uint64_t>0x4330000000000000) - (4503599627370496.0 + 1023.0)
 
 
 cdef inline double inv_scale_f64(uint64_t bits) noexcept nogil:
     """2^-k, for err scaling (only meaningful where v >= 1/2)."""
-    cdef uint64_t up = 1 if _big_f64(bits) else 0
-    return u2d(((<uint64_t>2046 - (bits >> 52) - up) & <uint64_t>0x7ff) << 52)
+    return u2d(((<uint64_t>2046 - _kbits_f64(bits)) & <uint64_t>0x7ff) << 52)
 
 
 cdef inline double log_err_f64(double v, double err) noexcept nogil:
@@ -290,7 +289,10 @@ cdef inline float prob_loss_f32(float x, float t) noexcept nogil:
     cdef bint low = x <= <float>0.5
     cdef float u = x if low else w
     cdef bint near = u <= <float>0.29289323
-    cdef float lv = log_reduced_f32(-u if near else fb_fmaf(u, <float>-2.0, <float>1.0),
+    # -u (near) or 1 - 2u as one FMA whose constants are selected: a select of the two
+    # results let GCC evaluate what follows on both (twice the work)
+    cdef float lv = log_reduced_f32(fb_fmaf(u, <float>-1.0 if near else <float>-2.0,
+                                            <float>0.0 if near else <float>1.0),
                                     <float>0.0 if near else <float>-1.0)
     cdef float lu = log_f32(u)
     return (t - <float>1.0) * (lv if low else lu) - t * (lu if low else lv)
@@ -337,7 +339,9 @@ cdef inline double prob_loss_f64(double x, double t) noexcept nogil:
     cdef bint low = x <= 0.5
     cdef double u = x if low else w
     cdef bint near = u <= 0.29289321881345254
-    cdef double fv = -u if near else fb_fma(u, -2.0, 1.0)
+    # -u (near) or 1 - 2u as one FMA whose constants are selected: a select of the two
+    # results let GCC evaluate the division that follows on both (two per element)
+    cdef double fv = fb_fma(u, -1.0 if near else -2.0, 0.0 if near else 1.0)
     cdef uint64_t bu = d2u(u)
     cdef double fu = mant_f64(bu)
     cdef double au = 2.0 + fu
