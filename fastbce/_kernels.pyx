@@ -686,9 +686,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         # more product of the lanes would be): half the factors for the lanes
         for j in range(CHUNK // 2):
             # x for t = 1, x - 1 = -(1 - x) for t = 0 (the sign is dropped with the exponent)
-            ok32 = _prod_ok(x[j], t[j]) & _prod_ok(x[j + CHUNK // 2], t[j + CHUNK // 2])
-            s32 |= ok32 ^ 1
-            okb[j] = ok32
+            okb[j] = _prod_ok(x[j], t[j]) & _prod_ok(x[j + CHUNK // 2], t[j + CHUNK // 2])
             qbuf[j] = ((<double>x[j] + <double>(t[j] - 1))
                        * (<double>x[j + CHUNK // 2] + <double>(t[j + CHUNK // 2] - 1)))
             # the gradient in the same loop with 16 vector registers; in a loop of its own
@@ -696,6 +694,11 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             if gradmode is WithGrad and not FB_WIDE_REGS:
                 g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
                 g[j + CHUNK // 2] = _scaled(_pgrad(x[j + CHUNK // 2], t[j + CHUNK // 2]), hi, lo)
+        # are all pairs on the path? (a reduction of the stored checks, out of the loop)
+        a32 = 1
+        for j in range(CHUNK // 2):
+            a32 &= okb[j]
+        s32 = a32 ^ 1
         if s32:
             # a target other than 0 or 1 sends the chunk to the per-element path; pairs
             # with an element outside the path (an input out of range among them) get the
