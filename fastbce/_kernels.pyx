@@ -355,6 +355,13 @@ cdef inline void _ahead(const void* x, const void* t) noexcept nogil:
     fb_prefetch(<const char*>t + 2 * CHUNK * sizeof(double) + 64)
 
 
+cdef inline void _ahead64(const void* x, const void* t) noexcept nogil:
+    """_ahead for a group of 64 float64 elements (4 LANES), asked at the group's start."""
+    cdef Py_ssize_t a
+    for a in range(4):
+        _ahead(<const double*>x + a * LANES, <const double*>t + a * LANES)
+
+
 # What a probability loop computes, a compile-time switch passed as a NULL pointer of one
 # of these types (as gradmode below): one loop body per variant, no run-time test in it.
 cdef struct LossOnly:
@@ -412,10 +419,7 @@ cdef inline uint32_t _prob_loop(const floating* x, const floating* t, floating* 
             # (in-process A/B against groups of LANES: 2-3% faster on AVX-512, fwd+grad
             # 2-3% on AVX2, in cache and at 1e7)
             for jj in range(0, m, 64):
-                _ahead(x + jj, t + jj)
-                _ahead(x + jj + 16, t + jj + 16)
-                _ahead(x + jj + 32, t + jj + 32)
-                _ahead(x + jj + 48, t + jj + 48)
+                _ahead64(x + jj, t + jj)
                 for k in range(64):
                     ox |= _signs_outside_f64(x[jj + k])
                     ot |= _signs_outside_f64(t[jj + k])
@@ -546,10 +550,7 @@ cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const flo
         if m % 64 == 0:
             # whole chunks: groups of 4 LANES as in _prob_loop (AVX2 and AVX-512 6% faster)
             for jj in range(0, m, 64):
-                _ahead(x + jj, t + jj)
-                _ahead(x + jj + 16, t + jj + 16)
-                _ahead(x + jj + 32, t + jj + 32)
-                _ahead(x + jj + 48, t + jj + 48)
+                _ahead64(x + jj, t + jj)
                 for k in range(64):
                     j = jj + k
                     b64 |= _flags_logit64(x[j], t[j])
@@ -704,7 +705,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
     per-element path instead."""
     cdef double qbuf[CHUNK]
     cdef uint8_t gout[GROUPS]
-    cdef uint32_t s32 = 0, ok32, h32 = 0, nout32 = 0, a32
+    cdef uint32_t h32 = 0, nout32 = 0, a32
     cdef uint32_t okb[CHUNK]
     cdef uint64_t s64 = 0, h64 = 0, a64, nout = 0
     cdef Py_ssize_t j, c, k, ngroups, nq
@@ -725,8 +726,7 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
         a32 = 1
         for j in range(CHUNK // 2):
             a32 &= okb[j]
-        s32 = a32 ^ 1
-        if s32:
+        if not a32:
             # a target other than 0 or 1 sends the chunk to the per-element path; pairs
             # with an element outside the path (an input out of range among them) get the
             # factor 1 and their own losses, unless too many groups of LANES pairs hold
