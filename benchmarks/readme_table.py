@@ -1,12 +1,16 @@
-"""The README's performance tables, from ``bench.py`` and ``floors.py`` JSON files.
+"""The READMEs' performance tables, from ``bench.py`` and ``floors.py`` JSON files.
 
     python benchmarks/readme_table.py benchmarks/reference/bench-xeon-avx512-2cores.json
-    python benchmarks/readme_table.py RESULTS.json --floors FLOORS.json --update README.md
+    python benchmarks/readme_table.py RESULTS.json --floors FLOORS.json \
+        --update README.md --update benchmarks/README.md
 
-Prints the Markdown tables, or with ``--update`` rewrites them between the
-``<!-- perf-table -->`` (and ``<!-- floors -->``) markers of that file. Rows of the first:
-each dtype and op at N = 100 (1 thread) and at the largest N run (1 thread and all
-threads), soft targets first; of the second: every row of floors.py.
+Prints the Markdown tables, or with ``--update`` rewrites each table whose markers that
+file holds (every file named; a file must hold at least one pair):
+- ``<!-- headline -->``: one row per op, soft targets first: float32 and float64 at the
+  largest N run on all threads, and float32 at N = 100 on one thread, each beside torch;
+- ``<!-- perf-table -->``: each dtype and op at N = 100 (1 thread) and at the largest N
+  (1 thread and all threads), with every peer and the ``np.dot`` floor;
+- ``<!-- floors -->``: every row of floors.py (needs ``--floors``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ MARK_BEGIN = "<!-- perf-table begin -->"
 MARK_END = "<!-- perf-table end -->"
 FLOORS_BEGIN = "<!-- floors begin -->"
 FLOORS_END = "<!-- floors end -->"
+HEADLINE_BEGIN = "<!-- headline begin -->"
+HEADLINE_END = "<!-- headline end -->"
 OPS = ("forward, soft t", "fwd+grad, soft t", "forward, 0/1 t", "fwd+grad, 0/1 t",
        "logits fwd+grad", "logits grad_hess")
 TORCH_OPS = "torch (ops)"  # torch has no grad/hess call: plain tensor ops, footnote 1
@@ -62,6 +68,39 @@ def table(results):
     return "\n".join(rows)
 
 
+def headline(results):
+    """The short table: per op, float32 and float64 at the largest N on all threads and
+    float32 at N = 100 on one thread, each with its speed-up over torch."""
+    index = {(r["dtype"], r["n"], r["op"], r["threads"], r["impl"]): r for r in results}
+    big = max(r["n"] for r in results)
+    cols = (("float32", big, "all"), ("float64", big, "all"), ("float32", 100, "1"))
+
+    def cell(key):
+        fast = index.get(key + ("fastbce",))
+        if fast is None:
+            return ["–", "–"]
+        torch = index.get(key + ("torch",)) or index.get(key + (TORCH_OPS,))
+        mark = "" if torch is None or torch["impl"] != TORCH_OPS else "¹"
+        return [fmt_time(fast["time_s"]),
+                "–" if torch is None else f"{torch['time_s'] / fast['time_s']:.1f}x{mark}"]
+
+    header = ["op"]
+    for dtype, n, threads in cols:
+        some = next((r for r in results if (r["dtype"], r["n"], r["threads"], r["impl"])
+                     == (dtype, n, threads, "fastbce")), None)
+        count = "?" if some is None else some["num_threads"]
+        size = "100" if n == 100 else f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
+        where = f"{dtype}, N = {size}, {count} thread{'s' if count != 1 else ''}"
+        header += [where, "vs torch"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for op in OPS:
+        cells = [op]
+        for dtype, n, threads in cols:
+            cells += cell((dtype, n, op, threads))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def floors_table(data):
     rows = ["| row | floor | fastbce | floor's time | ratio | target |", "|---|---|---|---|---|---|"]
     for r in data["rows"]:
@@ -82,20 +121,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("json", type=Path, help="results written by bench.py")
     parser.add_argument("--floors", type=Path, help="results written by floors.py --json")
-    parser.add_argument("--update", type=Path, metavar="README", help="rewrite its tables")
+    parser.add_argument("--update", type=Path, metavar="MARKDOWN", action="append",
+                        help="rewrite the tables whose markers this file holds (repeatable)")
     args = parser.parse_args()
-    text = table(json.loads(args.json.read_text())["results"])
-    floors = None if args.floors is None else floors_table(json.loads(args.floors.read_text()))
-    if args.update is None:
-        print(text)
-        if floors:
-            print()
-            print(floors)
+    results = json.loads(args.json.read_text())["results"]
+    tables = [(HEADLINE_BEGIN, HEADLINE_END, headline(results)),
+              (MARK_BEGIN, MARK_END, table(results))]
+    if args.floors is not None:
+        tables.append((FLOORS_BEGIN, FLOORS_END,
+                       floors_table(json.loads(args.floors.read_text()))))
+    if not args.update:
+        print("\n\n".join(body for _, _, body in tables))
         return
-    readme = replace_between(args.update.read_text(), MARK_BEGIN, MARK_END, text)
-    if floors:
-        readme = replace_between(readme, FLOORS_BEGIN, FLOORS_END, floors)
-    args.update.write_text(readme)
+    for path in args.update:
+        text = path.read_text()
+        found = [(b, e, body) for b, e, body in tables if b in text and e in text]
+        if not found:
+            parser.error(f"{path} holds none of the markers of the tables made here")
+        for begin, end, body in found:
+            text = replace_between(text, begin, end, body)
+        path.write_text(text)
 
 
 if __name__ == "__main__":

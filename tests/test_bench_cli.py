@@ -166,3 +166,33 @@ def test_plot_from_a_file_that_is_not_results(tmp_path):
     assert proc.returncode == 1
     assert "--plot-from" in proc.stderr and "no bench.py results" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_readme_tables_rewritten_between_their_markers(tmp_path):
+    """readme_table.py --update rewrites each table whose markers a file holds, leaves the
+    text around them, and the headline's cells are the JSON's own times and ratios."""
+    doc = json.loads(REFERENCE.read_text())
+    rec = {(r["dtype"], r["n"], r["op"], r["threads"], r["impl"]): r for r in doc["results"]}
+    short = tmp_path / "short.md"
+    short.write_text("intro\n<!-- headline begin -->\nold\n<!-- headline end -->\noutro\n")
+    full = tmp_path / "full.md"
+    full.write_text("<!-- perf-table begin -->\n<!-- perf-table end -->\ntail\n")
+    tables = ROOT / "benchmarks" / "readme_table.py"
+    proc = run(str(REFERENCE), "--update", str(short), "--update", str(full), script=tables)
+    assert proc.returncode == 0, proc.stderr
+    text = short.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text
+    assert "| float32 | forward, soft t |" not in text  # the full table went elsewhere
+    row = next(line for line in text.splitlines() if line.startswith("| fwd+grad, 0/1 t |"))
+    cells = row.strip("|").split(" | ")
+    fast = rec[("float64", 10**7, "fwd+grad, 0/1 t", "all", "fastbce")]["time_s"]
+    torch = rec[("float64", 10**7, "fwd+grad, 0/1 t", "all", "torch")]["time_s"]
+    assert cells[3] == f"{fast * 1e3:.1f} ms" and cells[4] == f"{torch / fast:.1f}x"
+    assert "| float32 | forward, soft t | 1e+02 | 1 |" in full.read_text()
+    assert full.read_text().endswith("tail\n")
+    # a file with none of the markers is an error, and is left as it was
+    plain = tmp_path / "plain.md"
+    plain.write_text("no tables here\n")
+    proc = run(str(REFERENCE), "--update", str(plain), script=tables)
+    assert proc.returncode == 2 and "none of the markers" in proc.stderr
+    assert plain.read_text() == "no tables here\n"
