@@ -2,6 +2,8 @@
 the truth, finite differences, float32 accuracy against torch's. (Every crossing of shape,
 layout, weight broadcast, reduction and option against torch is in test_properties.py.)"""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -122,8 +124,6 @@ def exact_losses(x, t):
 
 @pytest.mark.parametrize("weight", [None, 0.75])
 def test_hard_target_sums_against_the_truth(dtype, weight, isa):
-    import math
-
     x, t = hostile_hard_mix(dtype)
     w = None if weight is None else np.array(weight, dtype)
     truth = math.fsum(exact_losses(x, t) * (1.0 if weight is None else float(w)))
@@ -145,8 +145,6 @@ def test_hard_target_sums_of_any_length_against_the_truth(dtype, n, isa):
     # float64 takes the product path on partial chunks too (the array's last, and the last
     # of every block): lengths around the chunk (256) and block (8192) sizes, with elements
     # outside the path (q tiny, 0 or near 1) among them
-    import math
-
     rng = np.random.default_rng(n)
     t = rng.integers(0, 2, n).astype(dtype)
     x = rng.uniform(0, 1, n)
@@ -160,15 +158,14 @@ def test_hard_target_sums_of_any_length_against_the_truth(dtype, n, isa):
         loss, grad = fastbce.binary_cross_entropy_and_grad(x, t, reduction="sum",
                                                            num_threads=threads)
         assert float(loss) == got
-        np.testing.assert_array_equal(grad, fastbce.binary_cross_entropy_grad(x, t, reduction="sum"))
+        alone = fastbce.binary_cross_entropy_grad(x, t, reduction="sum", num_threads=threads)
+        np.testing.assert_array_equal(grad, alone)
 
 
 @pytest.mark.parametrize("x", [1e-18, 1e-25, 1e-30, 1e-40, 3e-39])
 def test_hard_target_sums_of_confident_wrong_predictions(dtype, x, isa):
     # every element a tiny factor, around the product path's lower bounds (float64 2^-63,
     # float32 2^-126): thousands of them in a row must not underflow a product lane
-    import math
-
     n = 5000
     xs = np.full(n, x, dtype)
     ts = np.ones(n, dtype)
@@ -196,8 +193,6 @@ def test_hard_target_sums_with_extreme_single_weights(dtype, weight, isa):
 
 def test_hard_target_sums_of_tiny_losses_keep_their_precision(dtype, isa):
     # all losses near 1e-6 (and 1e-30): a product of factors near 1 would round them away
-    import math
-
     n = 50_000
     t = (make(n, dtype, seed=62) > 0.5).astype(dtype)
     u = make(n, np.float64, seed=63, lo=1e-7, hi=2e-6)
@@ -213,8 +208,6 @@ def test_hard_target_sums_with_any_share_of_confident_predictions(dtype, confide
     # confident predictions (losses below the product path's window) in any share: a few
     # per chunk are summed one by one beside the product, many send their chunks to the
     # one-log path; every share gives the truth, and the same gradient fused or alone
-    import math
-
     n = 20_000
     rng = np.random.default_rng(int(confident * 100))
     t = rng.integers(0, 2, n).astype(dtype)
@@ -228,7 +221,8 @@ def test_hard_target_sums_with_any_share_of_confident_predictions(dtype, confide
         assert abs(float(loss) - truth) <= (2**-22 if dtype == np.float32 else 1e-13) * truth
         assert float(fastbce.binary_cross_entropy(x, t, reduction="sum",
                                                   num_threads=threads)) == float(loss)
-        np.testing.assert_array_equal(grad, fastbce.binary_cross_entropy_grad(x, t, reduction="sum"))
+        alone = fastbce.binary_cross_entropy_grad(x, t, reduction="sum", num_threads=threads)
+        np.testing.assert_array_equal(grad, alone)
 
 
 def test_hard_target_gradient_is_the_same_with_or_without_the_loss(dtype, isa):
