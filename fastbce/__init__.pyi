@@ -1,6 +1,6 @@
 """Type stubs for fastbce's public API."""
 
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -8,8 +8,62 @@ from numpy.typing import ArrayLike, NDArray
 __version__: str
 
 Reduction: TypeAlias = Literal["none", "mean", "sum", "weighted_mean"]
+Reduced: TypeAlias = Literal["mean", "sum", "weighted_mean"]  # a scalar result
 Floating: TypeAlias = np.floating[Any]
 
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    out: None = ...,
+) -> Floating: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None,
+    reduction: Literal["none"],
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    *,
+    reduction: Literal["none"],
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating],
+) -> NDArray[Floating]: ...
+@overload
 def binary_cross_entropy(
     input: ArrayLike,
     target: ArrayLike,
@@ -35,6 +89,63 @@ def binary_cross_entropy_grad(
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
+@overload
+def binary_cross_entropy_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None,
+    reduction: Literal["none"],
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    *,
+    reduction: Literal["none"],
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating],
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
 def binary_cross_entropy_and_grad(
     input: ArrayLike,
     target: ArrayLike,
@@ -48,6 +159,59 @@ def binary_cross_entropy_and_grad(
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
 ) -> tuple[Floating | NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: None = ...,
+) -> Floating: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None,
+    reduction: Literal["none"],
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    *,
+    reduction: Literal["none"],
+    pos_weight: ArrayLike | None = ...,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating],
+) -> NDArray[Floating]: ...
+@overload
 def binary_cross_entropy_with_logits(
     input: ArrayLike,
     target: ArrayLike,
@@ -73,6 +237,63 @@ def binary_cross_entropy_with_logits_grad(
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
+@overload
+def binary_cross_entropy_with_logits_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_with_logits_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None,
+    reduction: Literal["none"],
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_with_logits_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    *,
+    reduction: Literal["none"],
+    pos_weight: ArrayLike | None = ...,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_with_logits_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating],
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
 def binary_cross_entropy_with_logits_and_grad(
     input: ArrayLike,
     target: ArrayLike,
@@ -158,8 +379,8 @@ class BCEWithLogitsLoss(_Criterion):
         weight: ArrayLike | None = ...,
         reduction: Reduction = ...,
         pos_weight: ArrayLike | None = ...,
-        label_smoothing: float = ...,
         *,
+        label_smoothing: float = ...,
         num_threads: int | None = ...,
     ) -> None: ...
     def grad_hess(
@@ -172,6 +393,59 @@ class BCEWithLogitsLoss(_Criterion):
         hess_out: NDArray[Floating] | None = ...,
     ) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
 
+@overload
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Literal["none"] = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+@overload
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float,
+    gamma: float,
+    reduction: Reduced,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: None = ...,
+) -> Floating: ...
+@overload
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    *,
+    reduction: Reduced,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: None = ...,
+) -> Floating: ...
+@overload
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Reduction = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating],
+) -> NDArray[Floating]: ...
+@overload
 def sigmoid_focal_loss(
     input: ArrayLike,
     target: ArrayLike,
@@ -197,6 +471,63 @@ def sigmoid_focal_loss_grad(
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
+@overload
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Literal["none"] = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float,
+    gamma: float,
+    reduction: Reduced,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    *,
+    reduction: Reduced,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    reduction: Reduction = ...,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating],
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
 def sigmoid_focal_loss_and_grad(
     input: ArrayLike,
     target: ArrayLike,
@@ -249,4 +580,9 @@ class SigmoidFocalLoss(_Criterion):
 
 def set_num_threads(num_threads: int | None) -> None: ...
 def get_num_threads() -> int: ...
-def show_config(print_: bool = ...) -> dict[str, Any]: ...
+@overload
+def show_config(print_: Literal[False] = ...) -> dict[str, Any]: ...
+@overload
+def show_config(print_: Literal[True]) -> None: ...
+@overload
+def show_config(print_: bool) -> dict[str, Any] | None: ...

@@ -172,7 +172,8 @@ binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities an
 {_COMMON}{_CLAMP}
     out : ndarray, optional
         Where to write the result: input's shape for "none", 0-d for "mean"/"sum"; dtype the
-        result dtype. Returned when given.
+        result dtype (a 0-d out may also be float64: the float64 sum or mean, unrounded).
+        Returned when given.
 
     Returns
     -------
@@ -450,7 +451,7 @@ class BCEWithLogitsLoss(_Criterion):
     give derivatives. See ``fastbce.binary_cross_entropy_with_logits`` for the formulas.
     """
 
-    def __init__(self, weight=None, reduction="mean", pos_weight=None, label_smoothing=0.0, *,
+    def __init__(self, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
                  num_threads=None):
         super().__init__(weight, reduction, num_threads, label_smoothing, pos_weight=pos_weight)
 

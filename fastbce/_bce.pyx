@@ -14,6 +14,7 @@ ndarray, native float32/float64, C-contiguous, aligned), the fresh outputs and t
 scalar of a reduced loss use NumPy's C API instead of attribute lookups and constructors.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -86,15 +87,30 @@ cdef object _result_scalar(double value, object rdt):
 _TILE_MIN = 4096
 
 
+def to_array(obj, name, what="a numeric array"):
+    """``np.asarray(obj)``, or an error that names the argument."""
+    if getattr(obj, "requires_grad", False) is True:  # a torch.Tensor in an autograd graph
+        raise TypeError(
+            f"{name} is a torch.Tensor that requires grad: the NumPy API cannot take part in "
+            f"autograd. Use fastbce.torch (drop-in for torch.nn.functional and torch.nn), or "
+            f"pass {name}.detach() if no gradient should flow through it"
+        )
+    try:
+        return np.asarray(obj)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to {what}: {exc}") from None
+
+
 def as_real_array(obj, name):
     """``obj`` as an ndarray of a real (bool, integer or float) dtype, or a clear error."""
     if isinstance(obj, np.ndarray):
         arr = obj
     else:
-        try:
-            arr = np.asarray(obj)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+        if isinstance(obj, str):
+            hint = (f": reduction is a keyword argument, reduction={obj!r}"
+                    if obj in _REDUCTIONS else "")
+            raise TypeError(f"{name} must be an array-like of numbers, got the string {obj!r}{hint}")
+        arr = to_array(obj, name)
     kind = arr.dtype.kind
     if kind == "c":
         raise TypeError(f"{name} has complex dtype {arr.dtype}; binary cross entropy needs real numbers")
@@ -120,11 +136,15 @@ def _cast(arr, dtype):
 
 
 def check_reduction(reduction):
-    if type(reduction) is not str or reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"reduction must be one of 'none', 'mean', 'sum', 'weighted_mean', got {reduction!r}"
-        )
-    return reduction
+    """The reduction's name as a plain ``str``. Any ``str`` whose value is a valid name is
+    accepted, subclasses included (``np.str_``, a ``StrEnum`` member), as torch does."""
+    if isinstance(reduction, str):
+        name = str.__str__(reduction)  # the value, whatever a subclass's __str__ says
+        if name in _REDUCTIONS:
+            return name
+    raise ValueError(
+        f"reduction must be one of 'none', 'mean', 'sum', 'weighted_mean', got {reduction!r}"
+    )
 
 
 def check_focal(alpha, gamma):
@@ -149,13 +169,7 @@ def _where_mask(where, shape, n):
     keeps every element."""
     if where is None or where is True:
         return None, None
-    if isinstance(where, np.ndarray):
-        wa = where
-    else:
-        try:
-            wa = np.asarray(where)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"where could not be converted to a boolean array: {exc}") from None
+    wa = where if isinstance(where, np.ndarray) else to_array(where, "where", "a boolean array")
     if wa.dtype != _BOOL:
         raise TypeError(f"where must be a boolean array (True: counted), got dtype {wa.dtype}")
     if wa.ndim == 0 and wa:  # a scalar True keeps every element
@@ -303,7 +317,8 @@ def compute(
             return done
     red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
     if red is None:
-        check_reduction(reduction)
+        reduction = check_reduction(reduction)
+        red = _REDUCTIONS[reduction]
     if type(label_smoothing) is not float or label_smoothing != 0.0:
         label_smoothing = check_label_smoothing(label_smoothing)
     if num_threads is not None:
@@ -356,12 +371,10 @@ def compute(
     if special or red == 3:
         if where is not None:
             mask, m_layout = _where_mask(where, shape, n)
-        if masks:  # masked arrays: where=~mask, with any explicit where
-            full = np.logical_and.reduce(
-                [np.broadcast_to(mk, shape) for mk in masks]
-                + ([] if mask is None else [np.broadcast_to(np.asarray(where), shape)])
-            )
-            mask, m_layout = _where_mask(np.ascontiguousarray(full), shape, n)
+        if masks:  # masked arrays: where=~mask, with any explicit where (0-d ones too)
+            if mask is not None:
+                masks.append(np.asarray(where))
+            mask, m_layout = _where_mask(functools.reduce(np.logical_and, masks), shape, n)
         # the denominator of "mean" and "weighted_mean": the kept elements' count or weight
         # sum, from the pass itself, or for a gradient (scaled by it) from a first pass over
         # the mask and weight alone
@@ -411,30 +424,35 @@ def compute(
         lname = "loss_out" if want_grad else "out"
         if want_loss and red == 0:
             lbuf, lfill = _target_buffer(loss_out, lname, shape, cdt, rdt)
-        elif want_loss and loss_out is not None:
-            check_out(loss_out, (), rdt, lname)
+        elif want_loss and loss_out is not None:  # 0-d: the result dtype, or float64 unrounded
+            f64 = isinstance(loss_out, np.ndarray) and loss_out.dtype == _F64
+            check_out(loss_out, (), _F64 if f64 else rdt, lname)
         if want_grad:
             gname = "out" if not (want_loss or want_hess) else "grad_out"
             gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt)
         if want_hess:
             hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt)
 
-    if not (special or den_kind):
-        total = kernels.run(
-            x, t, w, w_layout, pw, pw_layout, None, None, lbuf, gbuf, hbuf, gvec, g,
-            want_loss and red != 0, logits, label_smoothing, nthreads,
-        )
-    else:
-        alpha, gamma = (-1.0, 0.0) if focal is None else focal
-        in_pass = den_kind if (want_loss and not want_grad and red & 1) else 0
-        total = kernels.run(
-            x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,
-            want_loss and red != 0, logits, label_smoothing, nthreads, clamp_log,
-            focal is not None, alpha, gamma, in_pass,
-        )
-        if in_pass:
-            total, wsum, cnt = total
-            den = wsum if den_kind == 2 else cnt
+    in_pass = 0
+    try:
+        if not (special or den_kind):
+            total = kernels.run(
+                x, t, w, w_layout, pw, pw_layout, None, None, lbuf, gbuf, hbuf, gvec, g,
+                want_loss and red != 0, logits, label_smoothing, nthreads,
+            )
+        else:
+            alpha, gamma = (-1.0, 0.0) if focal is None else focal
+            in_pass = den_kind if (want_loss and not want_grad and red & 1) else 0
+            total = kernels.run(
+                x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,
+                want_loss and red != 0, logits, label_smoothing, nthreads, clamp_log,
+                focal is not None, alpha, gamma, in_pass,
+            )
+    except ValueError as exc:
+        raise _with_hint(exc, x, t) from None
+    if in_pass:
+        total, wsum, cnt = total
+        den = wsum if den_kind == 2 else cnt
 
     loss = grad = hess = None
     if want_loss:
@@ -455,10 +473,25 @@ def compute(
     return loss, grad, hess
 
 
+def _with_hint(exc, x, t):
+    """The kernel's range error (torch's message) with a hint at the likely fix, found by a
+    pass over the data made only now, on the error path."""
+    msg = str(exc)
+    if msg == "all elements of input should be between 0 and 1":
+        with np.errstate(invalid="ignore"):
+            outside = x[(x < 0) | (x > 1)]
+        if outside.size:
+            msg += (f"; input holds values outside [0, 1] (such as {float(outside[0])}): "
+                    "for logits (raw scores), use binary_cross_entropy_with_logits")
+    elif msg == "all elements of target should be between 0 and 1" and np.isnan(t).any():
+        msg += "; target holds NaN: pass where=~np.isnan(target) to skip missing labels"
+    return ValueError(msg)
+
+
 def _as_array_or_none(value):
     try:
         return value if isinstance(value, np.ndarray) else np.asarray(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RuntimeError):  # the ordinary route reports it
         return None
 
 

@@ -99,7 +99,8 @@ def show_config(print_=False):
     """Describe this build and what runs: the kernel module in use, the modules this CPU
     could run, the compiler that built them, OpenMP on or off, thread counts.
 
-    Returns the description as a dict; prints it too when ``print_`` is true.
+    Returns the description as a dict; or, when ``print_`` is true, prints it and returns
+    None (as ``numpy.show_config`` does, so that a REPL shows it once).
     """
     from . import __version__
 
@@ -121,4 +122,5 @@ def show_config(print_=False):
         width = max(map(len, info))
         for key, value in info.items():
             print(f"{key:<{width}} : {value}")
+        return None
     return info

@@ -1129,6 +1129,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             t = tbuf
         if jb.pw != NULL:
             _gather(pwbuf, <const floating*>jb.pw, jb.pwlay, &pwc, m)
+            if mk != NULL:  # a skipped element's pos_weight (inf, NaN) must not reach 0 * it
+                for j in range(m):
+                    pwbuf[j] = pwbuf[j] if mk[j] else 1
             pw = pwbuf
         if jb.gvec != NULL:
             gv = <const floating*>jb.gvec + c0

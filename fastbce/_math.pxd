@@ -520,7 +520,8 @@ cdef inline double prob_grad_exact_f64(double x, double t) noexcept nogil:
 # (1 - t) e + t below; r = e / ((1 + e) D) lies in [0, 2]; u^g = exp(g (log D - log1p e)), with
 # u^0 = 1 (0^0 included, as torch's pow). No term overflows for any finite x: ce <= |x| +
 # ln 2, r <= 2, u^g <= 1. D = 0 (a 0/1 target on the right side, e = 0) is the limit
-# r = 1 / (1 + e).
+# r = 1 / (1 + e). At x = +-inf, r = 0 and ce = inf: ce r is taken as its limit, 0, so the
+# gradient and hessian are the limits (A u^g (s - t) and 0).
 
 cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* grad,
                             float* hess) noexcept nogil:
@@ -546,7 +547,8 @@ cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* g
                     if alpha >= <float>0.0 else <float>1.0)
     cdef float omt = <float>1.0 - <float>2.0 * t
     cdef float k = gamma * omt
-    cdef float cer = ce * r
+    # (ce r -> 0 as |x| -> inf: at x = +-inf, ce = inf and r = 0, whose product is NaN)
+    cdef float cer = ce * r if r != <float>0.0 else <float>0.0
     cdef float au = a * ug
     grad[0] = au * fb_fmaf(k, cer, dce)
     hess[0] = au * (s * oms + k * (<float>2.0 * dce * r + cer * (oms - s))
@@ -574,7 +576,7 @@ cdef inline double focal_f64(double x, double t, double alpha, double gamma, dou
     cdef double a = alpha * t + (1.0 - alpha) * (1.0 - t) if alpha >= 0.0 else 1.0
     cdef double omt = 1.0 - 2.0 * t
     cdef double k = gamma * omt
-    cdef double cer = ce * r
+    cdef double cer = ce * r if r != 0.0 else 0.0
     cdef double au = a * ug
     grad[0] = au * fb_fma(k, cer, dce)
     hess[0] = au * (s * oms + k * (2.0 * dce * r + cer * (oms - s))

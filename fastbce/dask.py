@@ -96,13 +96,6 @@ _REDUCTIONS = {
 }
 
 
-def _check_reduction(reduction):
-    if type(reduction) is not str or reduction not in _REDUCTIONS:
-        names = ", ".join(repr(name) for name in _REDUCTIONS)
-        raise ValueError(f"reduction must be one of {names}, got {reduction!r}")
-    return _REDUCTIONS[reduction]
-
-
 # --------------------------------------------------------------------------------------
 # Exact sums of float64 partials. A partial is (parts, special, count): ``parts`` is a
 # list of non-overlapping float64 numbers whose exact sum is the exact sum of the finite
@@ -354,7 +347,8 @@ class _Problem(NamedTuple):
 
 def _prepare(logits, input, target, weight, pos_weight, reduction, label_smoothing,
              num_threads, want_grad=False, grad_output=1.0, split_every=None):
-    red = _check_reduction(reduction)
+    reduction = _bce.check_reduction(reduction)  # a plain str from here on
+    red = _REDUCTIONS[reduction]
     if not isinstance(input, da.Array):
         input = _as_dask(input, "input")
     x = input
@@ -897,7 +891,7 @@ def _log_loss_combine(x_chunk, axis=None, keepdims=None):
 
 
 def _log_loss_aggregate(x_chunk, spec, n, normalize, ydt, axis=None, keepdims=None):
-    """The log loss as fastbce.metrics.log_loss rounds it, and whether rows of a two-column
+    """The log loss as fastbce.metrics.log_loss computes it, and whether rows of a two-column
     y_pred do not sum to one: a 0-d object array holding ``(value, rows_off)``."""
     m = _log_loss_merge(x_chunk)
     if spec.weighted and not m["nonzero"]:
@@ -916,17 +910,15 @@ def _log_loss_aggregate(x_chunk, spec, n, normalize, ydt, axis=None, keepdims=No
     parts = [m["both"]]
     for label, (pos, neg) in m["one"].items():
         parts.append(pos if label == classes[1] else neg)
-    total = _rounded(_merge(parts))
-    rdt = spec.pdt
-    if not spec.weighted:
-        value = float(_as_scalar(total / n if normalize else total, rdt))
-    else:
-        value = float(_as_scalar(total, rdt))
-        if normalize:
-            wsum = _rounded(m["wsum"])
-            if wsum == 0:
-                raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-            value = value / wsum
+    # in float64 throughout, never rounded to y_pred's dtype (as fastbce.metrics.log_loss)
+    value = _rounded(_merge(parts))
+    if normalize and not spec.weighted:
+        value = value / n
+    elif normalize:
+        wsum = _rounded(m["wsum"])
+        if wsum == 0:
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        value = value / wsum
     out = np.empty((), dtype=object)
     out[()] = (value, m["rows_off"])
     return out

@@ -232,13 +232,16 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None)
         # the positive-class probability; for a clipped x and a 0/1 target the loss is -log(x)
         # or -log(1 - x), which is sklearn's clip(1 - p) (both clips meet at eps and 1 - eps)
         q = np.clip(p.reshape(-1), eps, 1 - eps)
+    # the sum (and mean) into a float64 0-d out: never rounded to y_pred's dtype, whose
+    # range a weighted sum can leave (float16) -- one rounding, at the end
+    total = np.empty((), np.float64)
     if w is None:
-        loss = _api.binary_cross_entropy(q, target, reduction="mean" if normalize else "sum")
-        return float(loss)
-    loss = float(_api.binary_cross_entropy(q, target, w, reduction="sum"))
+        _api.binary_cross_entropy(q, target, reduction="mean" if normalize else "sum", out=total)
+        return float(total)
+    _api.binary_cross_entropy(q, target, w, reduction="sum", out=total)
     if not normalize:
-        return loss
+        return float(total)
     weight_sum = float(w.sum(dtype=np.float64))
     if weight_sum == 0:
         raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-    return loss / weight_sum
+    return float(total) / weight_sum
