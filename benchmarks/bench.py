@@ -71,6 +71,20 @@ def redraw(args):
     print(f"wrote {plot.write_plot(args.plot, doc['results'], doc['machine'])}")
 
 
+def estimate(args, chosen, loaded, total):
+    """What the run will take, said before it starts: each row of each configuration is
+    timed for about --min-time seconds (the largest sizes take longer: at least 3 calls)."""
+    rows = sum(len(cases.peers_of(case) & set(loaded)) for case in chosen)
+    per_config = rows / len(chosen) * args.min_time * 1.1  # the first calls and checks
+    seconds = total * per_config
+    text = f"{total} configurations, about {seconds / 60:.0f} min" if seconds >= 90 else (
+        f"{total} configurations, about {seconds:.0f} s")
+    text += " (longer at the largest sizes)"
+    if not args.quick:
+        text += "; --quick runs a smoke version in under a minute"
+    return text
+
+
 def run(args, loaded, notes):
     def warn(message):
         notes.append(message)
@@ -81,6 +95,7 @@ def run(args, loaded, notes):
         notes.append(note)
     chosen = [cases.CASE_BY_OP[op] for op in args.ops]
     total = len(args.dtypes) * len(args.sizes) * len(chosen) * len(args.threads)
+    print(estimate(args, chosen, loaded, total), file=sys.stderr)
     rows = []
     measured = timing.run(
         chosen, args.dtypes, args.sizes, args.threads, loaded,

@@ -48,7 +48,8 @@ print(
     "max |margin difference|:", np.max(np.abs(margin - builtin.predict(dtrain, output_margin=True)))
 )
 
-# an imbalanced problem (about 5% positives), where the focal loss is meant to help
+# an imbalanced problem (about 6% positives: 637 of the 10,000 rows), where the focal loss
+# is meant to help
 y_rare = (X[:, 0] + 0.5 * rng.standard_normal(10_000) > 1.7).astype(np.float32)
 d_rare = xgb.DMatrix(X, label=y_rare)
 for name, obj in (("bce", bce_objective), ("focal", focal_objective(alpha=0.75, gamma=2.0))):

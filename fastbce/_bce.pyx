@@ -449,7 +449,7 @@ def compute(
                 focal is not None, alpha, gamma, in_pass,
             )
     except ValueError as exc:
-        raise _with_hint(exc, x, t) from None
+        raise with_hint(exc, x, t) from None
     if in_pass:
         total, wsum, cnt = total
         den = wsum if den_kind == 2 else cnt
@@ -473,7 +473,7 @@ def compute(
     return loss, grad, hess
 
 
-def _with_hint(exc, x, t):
+def with_hint(exc, x, t):
     """The kernel's range error (torch's message) with a hint at the likely fix, found by a
     pass over the data made only now, on the error path."""
     msg = str(exc)

@@ -251,10 +251,13 @@ def _kernel_pass(spec, x, t, w, pw, gvec, g):
     gbuf = np.empty(shape, cdt) if "grad" in outs else None
     hbuf = np.empty(shape, cdt) if "hess" in outs else None
     nthreads = _config.resolve_num_threads(spec.num_threads)
-    total = _config.kernels.run(
-        x, t, wflat, wlay, pwflat, pwlay, None, None, lbuf, gbuf, hbuf, gvec, float(g),
-        "sum" in outs, spec.logits, spec.label_smoothing, nthreads,
-    )
+    try:
+        total = _config.kernels.run(
+            x, t, wflat, wlay, pwflat, pwlay, None, None, lbuf, gbuf, hbuf, gvec, float(g),
+            "sum" in outs, spec.logits, spec.label_smoothing, nthreads,
+        )
+    except ValueError as exc:  # the in-memory message, hint included
+        raise _bce.with_hint(exc, x, t) from None
     found = {"loss": lbuf, "grad": gbuf, "hess": hbuf}
     result = []
     for name in outs:

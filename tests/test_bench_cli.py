@@ -196,3 +196,45 @@ def test_readme_tables_rewritten_between_their_markers(tmp_path):
     proc = run(str(REFERENCE), "--update", str(plain), script=tables)
     assert proc.returncode == 2 and "none of the markers" in proc.stderr
     assert plain.read_text() == "no tables here\n"
+
+
+def test_tiny_run_says_how_long_it_takes_and_shows_each_rows_spread(tiny):
+    proc, path, _ = tiny
+    assert proc.returncode == 0, proc.stderr
+    # 1 dtype x 2 sizes x 2 ops x 1 thread count; said before the first configuration runs
+    first = proc.stderr.index("configurations, about")
+    assert proc.stderr.index("[1/4]") > first
+    assert "4 configurations, about" in proc.stderr and "--quick runs a smoke version" in proc.stderr
+    assert "| time/call | spread | M el/s |" in proc.stdout
+    assert all(0 <= r["spread"] < 100 for r in json.loads(path.read_text())["results"])
+
+
+def _report():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from benchlib import report
+    finally:
+        sys.path.pop(0)
+    return report
+
+
+def test_rows_whose_samples_disagree_are_flagged():
+    report = _report()
+    assert report.spread([1.0, 1.0, 1.0]) == 0
+    assert report.spread([1.0, 1.0, 2.0, 3.0, 1.0]) == pytest.approx(1.0)  # q1 1, q3 2, median 1
+
+    def row(impl, threads, time_s, spread):
+        return {"dtype": "float32", "n": 10**7, "op": "forward, soft t", "threads": str(threads),
+                "num_threads": threads, "impl": impl, "time_s": time_s, "mel_per_s": 1.0,
+                "spread": spread, "speedup": 2.0, "speedup_reference": "fastbce",
+                "fastbce_over_floor": None}
+
+    rows = [row("fastbce", 1, 1.0e-3, 0.02), row("torch", 1, 3.6, 0.9),
+            row("fastbce", 2, 1.2e-3, 0.01)]
+    table = report.format_table(rows).splitlines()
+    assert "| 90% ! |" in table[3] and "| 2% |" in table[2]
+    notes = "\n".join(report.table_notes(rows))
+    assert "! 1 of 3 rows have a spread above 10%" in notes
+    assert "fastbce took longer on 2 threads than on 1 at float32 N=1e7 forward, soft t" in notes
+    quiet = [row("fastbce", 1, 1.0e-3, 0.02), row("fastbce", 2, 0.6e-3, 0.01)]
+    assert "!" not in "\n".join(report.table_notes(quiet))

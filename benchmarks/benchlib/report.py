@@ -3,7 +3,9 @@ the JSON file.
 
 A record (one entry of the JSON's "results") holds: dtype, n, op, threads (as asked: "1",
 "all"), num_threads (the count), impl (the row label), time_s (median seconds per call),
-min_time_s, samples, calls_per_sample, mel_per_s (N / time_s / 1e6: higher is better),
+min_time_s, samples, calls_per_sample, spread (the interquartile range of the samples over
+their median; above SPREAD_LIMIT the row is marked as not to be trusted), mel_per_s
+(N / time_s / 1e6: higher is better),
 speedup (time_s over the time of the fastbce row named by speedup_reference: above 1, fastbce
 is faster; on fastbce's own variant rows it is the variant's time over plain fastbce's) and,
 on the np.dot floor row only, fastbce_over_floor (fastbce's time over np.dot's).
@@ -21,6 +23,18 @@ from pathlib import Path
 
 from .peers import FASTBCE, FASTBCE_NONE, FASTBCE_OUT, FLOOR, PEERS, SKLEARN
 from .timing import fmt_n
+
+SPREAD_LIMIT = 0.10  # a row whose samples' interquartile range exceeds 10% of their median
+THREADS_SLOWER = 1.05  # fastbce on more threads taking 5% longer than on fewer is flagged
+
+
+def spread(samples):
+    """(q3 - q1) / median of the samples: 0 when they agree, about 0.01 on a quiet machine."""
+    if len(samples) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return (q3 - q1) / statistics.median(samples)
+
 
 THREAD_ENV = (
     "OMP_NUM_THREADS",
@@ -50,6 +64,7 @@ def make_rows(cfg, timings):
             "min_time_s": min(tm.per_call),
             "samples": len(tm.per_call),
             "calls_per_sample": tm.number,
+            "spread": spread(tm.per_call),
             "mel_per_s": cfg.n / med / 1e6,
             "speedup": None,
             "speedup_reference": None,
@@ -94,8 +109,34 @@ def versus(row):
     return text if ref == FASTBCE else f"{text} than {ref}"
 
 
+def fmt_spread(row):
+    """The spread cell: "3%", or "31% !" where the row is not to be trusted."""
+    value = row.get("spread")
+    if value is None:  # a JSON from before the column existed
+        return "–"
+    return f"{value:.0%}" + (" !" if value > SPREAD_LIMIT else "")
+
+
+def slower_with_more_threads(rows):
+    """fastbce rows that took longer on more threads than on fewer, same dtype, N and op:
+    [(row with more threads, row with fewer)]."""
+    groups = {}
+    for r in rows:
+        if r["impl"] == FASTBCE:
+            groups.setdefault((r["dtype"], r["n"], r["op"]), []).append(r)
+    found = []
+    for group in groups.values():
+        group.sort(key=lambda r: r["num_threads"])
+        for few, more in zip(group, group[1:]):
+            if more["num_threads"] > few["num_threads"] and (
+                    more["time_s"] > THREADS_SLOWER * few["time_s"]):
+                found.append((more, few))
+    return found
+
+
 def format_table(rows):
-    header = ["dtype", "N", "op", "threads", "impl", "time/call", "M el/s", "vs fastbce"]
+    header = ["dtype", "N", "op", "threads", "impl", "time/call", "spread", "M el/s",
+              "vs fastbce"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for r in rows:
         threads = f"all ({r['num_threads']})" if r["threads"] == "all" else r["threads"]
@@ -106,6 +147,7 @@ def format_table(rows):
             threads,
             r["impl"],
             fmt_time(r["time_s"]),
+            fmt_spread(r),
             f"{r['mel_per_s']:.1f}",
             versus(r),
         ]
@@ -125,7 +167,26 @@ def table_notes(rows):
             "vs fastbce: this row's time against fastbce's in the same configuration: "
             '"3.00x slower" takes three times fastbce\'s time.'
         ),
+        (
+            "spread: the interquartile range of the samples over their median (about 1-3% "
+            "on a quiet machine)."
+        ),
     ]
+    noisy = [r for r in rows if (r.get("spread") or 0) > SPREAD_LIMIT]
+    if noisy:
+        notes.append(
+            f"! {len(noisy)} of {len(rows)} rows have a spread above {SPREAD_LIMIT:.0%}: "
+            "their samples disagree (another program was running, or the CPU changed speed), "
+            "so their times and ratios are not to be trusted. Rerun those configurations "
+            "on a quiet machine (--sizes, --ops, --threads select them)."
+        )
+    for more, few in slower_with_more_threads(rows):
+        notes.append(
+            f"! fastbce took longer on {more['num_threads']} threads than on "
+            f"{few['num_threads']} at {more['dtype']} N={fmt_n(more['n'])} {more['op']} "
+            f"({fmt_time(more['time_s'])} vs {fmt_time(few['time_s'])}): the cores were "
+            "likely busy with other work; rerun on a quiet machine."
+        )
     if labels & {FASTBCE_OUT, FASTBCE_NONE}:
         notes.append(
             f"{FASTBCE_OUT!r} and {FASTBCE_NONE!r} are fastbce itself, writing into "
