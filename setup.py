@@ -132,6 +132,10 @@ def _isas():
     return names
 
 
+# the .pxi files _kernels.pyx includes (one per concern)
+KERNEL_PARTS = ("gather", "loops", "product", "blocks")
+
+
 def _extensions():
     # One copy of the .pyx per module, so that each gets its own module name; the copies
     # live under build/ and cimport fastbce._math from the source tree.
@@ -151,7 +155,8 @@ def _extensions():
             Extension(
                 f"fastbce._kernels_{isa}",
                 [path],
-                depends=["fastbce/_math.pxd", "fastbce/_omp.h"],
+                depends=["fastbce/_math.pxd", "fastbce/_omp.h", "fastbce/_job.pxd",
+                         *(f"fastbce/_{part}.pxi" for part in KERNEL_PARTS)],
                 include_dirs=["fastbce"],
             )
         )
@@ -160,6 +165,7 @@ def _extensions():
     bce = Extension(
         "fastbce._bce",
         ["fastbce/_bce.pyx"],
+        depends=["fastbce/_job.pxd"],
         include_dirs=[numpy.get_include()],
         # the oldest NumPy this module must load into (pyproject.toml's dependency)
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),

@@ -71,95 +71,104 @@ def binary_cross_entropy(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
     clamp_log=True, num_threads=None, out=None,
 ):
-    return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
-                   True, False, False, loss_out=out, where=where, clamp_log=clamp_log)[0]
+    return compute(input, target, weight=weight, reduction=reduction,
+                   label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
+                   num_threads=num_threads, want_loss=True, loss_out=out)[0]
 
 
 def binary_cross_entropy_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
     clamp_log=True, grad_output=1.0, num_threads=None, out=None,
 ):
-    return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
-                   False, True, False, grad_output, grad_out=out, where=where,
-                   clamp_log=clamp_log)[1]
+    return compute(input, target, weight=weight, reduction=reduction,
+                   label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
+                   num_threads=num_threads, want_grad=True, grad_output=grad_output,
+                   grad_out=out)[1]
 
 
 def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
     clamp_log=True, num_threads=None, loss_out=None, grad_out=None,
 ):
-    return compute(False, input, target, weight, reduction, None, label_smoothing, num_threads,
-                   True, True, False, loss_out=loss_out, grad_out=grad_out, where=where,
-                   clamp_log=clamp_log)[:2]
+    return compute(input, target, weight=weight, reduction=reduction,
+                   label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
+                   num_threads=num_threads, want_loss=True, want_grad=True,
+                   loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     where=None, num_threads=None, out=None,
 ):
-    return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
-                   num_threads, True, False, False, loss_out=out, where=where)[0]
+    return compute(input, target, logits=True, weight=weight, reduction=reduction,
+                   pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
+                   num_threads=num_threads, want_loss=True, loss_out=out)[0]
 
 
 def binary_cross_entropy_with_logits_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     where=None, grad_output=1.0, num_threads=None, out=None,
 ):
-    return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
-                   num_threads, False, True, False, grad_output, grad_out=out, where=where)[1]
+    return compute(input, target, logits=True, weight=weight, reduction=reduction,
+                   pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
+                   num_threads=num_threads, want_grad=True, grad_output=grad_output,
+                   grad_out=out)[1]
 
 
 def binary_cross_entropy_with_logits_and_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
     where=None, num_threads=None, loss_out=None, grad_out=None,
 ):
-    return compute(True, input, target, weight, reduction, pos_weight, label_smoothing,
-                   num_threads, True, True, False, loss_out=loss_out, grad_out=grad_out,
-                   where=where)[:2]
+    return compute(input, target, logits=True, weight=weight, reduction=reduction,
+                   pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
+                   num_threads=num_threads, want_loss=True, want_grad=True,
+                   loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits_grad_hess(
     input, target, weight=None, pos_weight=None, *, label_smoothing=0.0, where=None,
     num_threads=None, grad_out=None, hess_out=None,
 ):
-    return compute(True, input, target, weight, "none", pos_weight, label_smoothing,
-                   num_threads, False, True, True, grad_out=grad_out, hess_out=hess_out,
-                   where=where)[1:]
+    return compute(input, target, logits=True, weight=weight, reduction="none",
+                   pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
+                   num_threads=num_threads, want_grad=True, want_hess=True,
+                   grad_out=grad_out, hess_out=hess_out)[1:]
 
 
 def sigmoid_focal_loss(
     input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
     num_threads=None, out=None,
 ):
-    return compute(True, input, target, weight, reduction, None, 0.0, num_threads, True, False,
-                   False, loss_out=out, where=where, focal=check_focal(alpha, gamma))[0]
+    return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
+                   reduction=reduction, where=where, num_threads=num_threads, want_loss=True,
+                   loss_out=out)[0]
 
 
 def sigmoid_focal_loss_grad(
     input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
     grad_output=1.0, num_threads=None, out=None,
 ):
-    return compute(True, input, target, weight, reduction, None, 0.0, num_threads, False, True,
-                   False, grad_output, grad_out=out, where=where,
-                   focal=check_focal(alpha, gamma))[1]
+    return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
+                   reduction=reduction, where=where, num_threads=num_threads, want_grad=True,
+                   grad_output=grad_output, grad_out=out)[1]
 
 
 def sigmoid_focal_loss_and_grad(
     input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
     num_threads=None, loss_out=None, grad_out=None,
 ):
-    return compute(True, input, target, weight, reduction, None, 0.0, num_threads, True, True,
-                   False, loss_out=loss_out, grad_out=grad_out, where=where,
-                   focal=check_focal(alpha, gamma))[:2]
+    return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
+                   reduction=reduction, where=where, num_threads=num_threads, want_loss=True,
+                   want_grad=True, loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def sigmoid_focal_loss_grad_hess(
     input, target, alpha=0.25, gamma=2.0, *, weight=None, where=None, num_threads=None,
     grad_out=None, hess_out=None,
 ):
-    return compute(True, input, target, weight, "none", None, 0.0, num_threads, False, True,
-                   True, grad_out=grad_out, hess_out=hess_out, where=where,
-                   focal=check_focal(alpha, gamma))[1:]
+    return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
+                   reduction="none", where=where, num_threads=num_threads, want_grad=True,
+                   want_hess=True, grad_out=grad_out, hess_out=hess_out)[1:]
 
 
 binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities and targets.

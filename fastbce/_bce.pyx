@@ -2,11 +2,13 @@
 # (Python semantics throughout: negative indices, checked indexing, division by zero raises)
 """Layer 3 of fastbce: array coercion, dtype policy, shape checks, outputs and threads.
 
-Every public function goes one way: ``compute`` coerces and checks its arguments, describes
-the work once and makes one call of the compiled pass (``kernels.run``). No per-element work
-happens here. The only input-sized allocations are the outputs, the copies that coercion
-cannot avoid (a non-contiguous, non-native or non-float operand) and a scratch buffer for an
-``out`` the kernel cannot write directly (strided, float16, or overlapping an input).
+Every public function, criterion and adapter goes one way: ``compute`` coerces and checks
+its arguments, describes the work in one typed record (``Job``, ``fastbce/_job.pxd``) and
+hands it to the kernel module's ``run_job`` (a C function reached through a capsule: no
+Python call, no argument list). No per-element work happens here. The only input-sized
+allocations are the outputs, the copies that coercion cannot avoid (a non-contiguous,
+non-native or non-float operand) and a scratch buffer for an ``out`` the kernel cannot write
+directly (strided, float16, or overlapping an input).
 
 This is Python code compiled by Cython (once, not per instruction set), so that a call on
 100 elements costs little more than the kernel: the checks that find an array plain (exact
@@ -21,10 +23,46 @@ import numpy as np
 
 cimport numpy as cnp
 
+cimport cython
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.stdint cimport uint8_t
+from libc.string cimport memset
+
+from fastbce._job cimport (
+    NPATHS, PATH_HARD, PATH_LOGITS, PATH_OTHER, PATH_PRODUCT, PATH_SOFT, RUN_JOB_NAME, Job,
+    Layout, RunJob, Totals,
+)
+
 from . import _config
-from ._config import kernels
 
 cnp.import_array()
+
+# ---------------------------------------------------------------- the kernel module
+
+cdef RunJob _run_job = NULL
+cdef Totals _last  # the totals of the process's last pass (its chunks per path: for tests)
+kernels = None
+
+
+def use_kernels(module):
+    """Send every pass to this kernel module's run_job (``fastbce._config`` chose one at
+    import; the tests switch between the modules the CPU runs)."""
+    global kernels, _run_job
+    _run_job = <RunJob>PyCapsule_GetPointer(module.RUN_JOB, RUN_JOB_NAME)
+    kernels = module
+
+
+use_kernels(_config.kernels)
+
+
+def path_counts():
+    """Chunks per kernel path in the process's last pass (a test's proof that a path that
+    exists only for speed is taken): product (0/1 targets summed as products), hard (one log
+    per element), soft (two logs, or the gradient alone), logits, other (focal, unclamped,
+    denominators)."""
+    return {"product": _last.chunks[PATH_PRODUCT], "hard": _last.chunks[PATH_HARD],
+            "soft": _last.chunks[PATH_SOFT], "logits": _last.chunks[PATH_LOGITS],
+            "other": _last.chunks[PATH_OTHER]}
 
 cdef extern from "numpy/arrayobject.h":
     object PyArray_Scalar(void* data, cnp.dtype descr, object base)
@@ -33,10 +71,10 @@ _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2, "weighted_mean": 3}
 _BOOL = np.dtype(bool)
-_PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
 
 cdef double _F32_MAX = float(np.finfo(np.float32).max)
 cdef int _BEHAVED = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
+cdef Py_ssize_t _PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
 
 
 cdef inline bint _plain(object a, object dtype):
@@ -282,9 +320,7 @@ def check_out(out, shape, dtype, name):
 
 
 def _target_buffer(out, name, shape, cdt, rdt):
-    """(buffer the kernel writes, out to fill from it afterwards or None). The kernel itself
-    computes into scratch memory an out that overlaps an input, and refuses two outputs that
-    overlap each other."""
+    """(buffer the kernel writes, out to fill from it afterwards or None)."""
     if out is None:
         return np.empty(shape, cdt), None
     check_out(out, shape, rdt, name)
@@ -293,184 +329,288 @@ def _target_buffer(out, name, shape, cdt, rdt):
     return np.empty(shape, cdt), out
 
 
-def compute(
-    logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
-    want_loss, want_grad, want_hess, grad_output=1.0, loss_out=None, grad_out=None,
-    hess_out=None, where=None, clamp_log=True, focal=None,
-):
-    """The one route from a public function to the kernel: returns ``(loss, grad, hess)``,
-    each None unless asked for. The loss is a NumPy scalar for "mean"/"sum" (or the 0-d
-    ``loss_out``) and an input-shaped array for "none".
+def compute(input, target, *, bint logits=False, weight=None, reduction="mean", pos_weight=None,
+            label_smoothing=0.0, num_threads=None, bint want_loss=False, bint want_grad=False,
+            bint want_hess=False, grad_output=1.0, loss_out=None, grad_out=None, hess_out=None,
+            where=None, clamp_log=True, focal=None, grad_scale=None):
+    """The one route from a public function or an adapter to the kernels: returns
+    ``(loss, grad, hess)``, each None unless asked for. The loss is a NumPy scalar for
+    "mean"/"sum"/"weighted_mean" (or the 0-d ``loss_out``, which may be float64 whatever the
+    input: the unrounded float64 result) and an input-shaped array for "none".
+
+    ``grad_scale`` (adapters): the gradient's scale as a float64, used as it is (not rounded
+    to the computation dtype like ``grad_output``, nor divided by a mean's denominator): a
+    dask chunk's share of a gradient scaled over the whole array.
 
     Written for small calls too: plain arrays and default arguments cost only the checks
     that find them plain (the per-call overhead at N = 100 is a benchmark row).
 
     A Fortran-ordered input is computed in its memory order (as the C-ordered transpose of
     everything), so its outputs are Fortran-ordered, as ``np.empty_like`` would make them."""
+    cdef _Pass p
     if _fortran_only(input):
-        done = _fortran(
-            logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
-            want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
-            where, clamp_log, focal,
-        )
+        done = _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothing,
+                        num_threads, want_loss, want_grad, want_hess, grad_output, loss_out,
+                        grad_out, hess_out, where, clamp_log, focal, grad_scale)
         if done is not None:
             return done
-    red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
-    if red is None:
-        reduction = check_reduction(reduction)
-        red = _REDUCTIONS[reduction]
-    if type(label_smoothing) is not float or label_smoothing != 0.0:
-        label_smoothing = check_label_smoothing(label_smoothing)
-    if num_threads is not None:
-        num_threads = _config._check_num_threads(num_threads)
-    if clamp_log is not True and clamp_log is not False:
-        raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
-    masks = None
+    p = _Pass.__new__(_Pass)
+    p.options(logits, reduction, label_smoothing, num_threads, clamp_log, focal)
+    p.operands(input, target)
+    p.broadcasts(weight, pos_weight, where, clamp_log is True and focal is None)
+    if want_grad and grad_scale is not None:
+        p.job.g = grad_scale
+    elif want_grad:
+        p.gradient_scale(grad_output)
+    p.outputs(want_loss, want_grad, want_hess, loss_out, grad_out, hess_out)
+    p.launch(want_loss and not want_grad)
+    return p.results(want_loss, want_grad, want_hess, loss_out)
 
-    # input and target: no copy for C-contiguous native float32/float64 arrays
-    if _plain(input, _F32) or _plain(input, _F64):
-        x = input
-        cdt = rdt = input.dtype
-    else:
-        if isinstance(input, np.ma.MaskedArray):
-            masks = []
-            input = _unmask(input, "input", masks)
-        a = as_real_array(input, "input")
-        cdt = _F32 if (a.dtype.kind == "f" and a.dtype.itemsize <= 4) else _F64
-        rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
-        x = _cast(a, cdt)
-    shape = x.shape
-    if _plain(target, cdt):
-        t = target
-    else:
-        if isinstance(target, np.ma.MaskedArray):
-            masks = [] if masks is None else masks
-            target = _unmask(target, "target", masks)
-        t = _cast(as_real_array(target, "target"), cdt)
-    if not _same_shape(x, t):
-        raise ValueError(
-            f"target shape {t.shape} must equal input shape {shape} "
-            "(fastbce does not broadcast the target)"
-        )
-    n = x.size
-    if num_threads is not None:
-        nthreads = num_threads
-    elif n < _PARALLEL_MIN:
-        nthreads = 1  # the kernel runs small inputs on the calling thread anyway
-    else:
-        nthreads = _config._global_num_threads or kernels.max_threads()
-    w = w_layout = pw = pw_layout = None
-    if weight is not None:
-        w, w_layout = _broadcast_operand(weight, "weight", shape, n, cdt)
-    if pos_weight is not None:
-        pw, pw_layout = _broadcast_operand(pos_weight, "pos_weight", shape, n, cdt)
-    mask = m_layout = None
-    den_kind = 0
-    den = n
-    special = not (where is None and masks is None and clamp_log and focal is None)
-    if special or red == 3:
+
+cdef Py_ssize_t _NOGIL_MIN = kernels.NOGIL_THRESHOLD
+
+
+@cython.final
+cdef class _Pass:
+    """One call on its way to the kernels: the Job record and the arrays it points into
+    (held here, so that they live as long as the pass)."""
+    cdef Job job
+    cdef Layout wlay, pwlay, mlay
+    cdef Totals tot
+    cdef int red, den_kind, nthreads
+    cdef double den
+    cdef object reduction, cdt, rdt, shape, masks
+    cdef object x, t, w, pw, mask, gvec, lbuf, gbuf, hbuf, lfill, gfill, hfill
+
+    cdef options(self, bint logits, reduction, label_smoothing, num_threads, clamp_log, focal):
+        """The scalar arguments, checked, into the job (num_threads: 0 for the default)."""
+        red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
+        if red is None:
+            reduction = check_reduction(reduction)
+            red = _REDUCTIONS[reduction]
+        self.red = red
+        self.reduction = reduction
+        if type(label_smoothing) is not float or label_smoothing != 0.0:
+            label_smoothing = check_label_smoothing(label_smoothing)
+        if num_threads is not None:
+            self.nthreads = _config._check_num_threads(num_threads)
+        if clamp_log is not True and clamp_log is not False:
+            raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
+        memset(&self.job, 0, sizeof(Job))
+        self.job.logits = logits
+        self.job.ls = label_smoothing
+        self.job.clamp = clamp_log
+        self.job.focal = focal is not None
+        self.job.alpha, self.job.gamma = (-1.0, 0.0) if focal is None else focal
+        self.job.g = 1.0
+        self.job.wlay = &self.wlay
+        self.job.pwlay = &self.pwlay
+        self.job.mlay = &self.mlay
+
+    cdef operands(self, input, target):
+        """input and target in the computation dtype (no copy for C-contiguous native
+        float32/float64 arrays), their shape and the thread count."""
+        if _plain(input, _F32) or _plain(input, _F64):
+            x = input
+            cdt = rdt = input.dtype
+        else:
+            if isinstance(input, np.ma.MaskedArray):
+                self.masks = []
+                input = _unmask(input, "input", self.masks)
+            a = as_real_array(input, "input")
+            cdt = _F32 if (a.dtype.kind == "f" and a.dtype.itemsize <= 4) else _F64
+            rdt = a.dtype.newbyteorder("=") if a.dtype.kind == "f" else cdt
+            x = _cast(a, cdt)
+        if _plain(target, cdt):
+            t = target
+        else:
+            if isinstance(target, np.ma.MaskedArray):
+                if self.masks is None:
+                    self.masks = []
+                target = _unmask(target, "target", self.masks)
+            t = _cast(as_real_array(target, "target"), cdt)
+        if not _same_shape(x, t):
+            raise ValueError(
+                f"target shape {t.shape} must equal input shape {x.shape} "
+                "(fastbce does not broadcast the target)"
+            )
+        self.x, self.t, self.cdt, self.rdt, self.shape = x, t, cdt, rdt, x.shape
+        self.job.n = x.size
+        self.job.f64 = cdt is _F64
+        self.job.x = cnp.PyArray_DATA(<cnp.ndarray>x)
+        self.job.t = cnp.PyArray_DATA(<cnp.ndarray>t)
+        if self.nthreads:
+            pass
+        elif self.job.n < _PARALLEL_MIN:
+            self.nthreads = 1  # the kernel runs small inputs on the calling thread anyway
+        else:
+            self.nthreads = _config._global_num_threads or kernels.max_threads()
+
+    cdef broadcasts(self, weight, pos_weight, where, bint plain):
+        """weight, pos_weight and where= (with the masks of masked arrays), each read in
+        place through a layout; which denominator "mean" and "weighted_mean" need."""
+        cdef Py_ssize_t n = self.job.n
+        if weight is not None:
+            self.w, lay = _broadcast_operand(weight, "weight", self.shape, n, self.cdt)
+            self.job.w = _set_layout(&self.wlay, lay, self.w)
+        if pos_weight is not None:
+            self.pw, lay = _broadcast_operand(pos_weight, "pos_weight", self.shape, n, self.cdt)
+            self.job.pw = _set_layout(&self.pwlay, lay, self.pw)
+        if plain and where is None and self.masks is None and self.red != 3:
+            return
+        mask = lay = None
         if where is not None:
-            mask, m_layout = _where_mask(where, shape, n)
-        if masks:  # masked arrays: where=~mask, with any explicit where (0-d ones too)
+            mask, lay = _where_mask(where, self.shape, n)
+        if self.masks:  # masked arrays: where=~mask, with any explicit where (0-d ones too)
             if mask is not None:
-                masks.append(np.asarray(where))
-            mask, m_layout = _where_mask(functools.reduce(np.logical_and, masks), shape, n)
+                self.masks.append(np.asarray(where))
+            mask, lay = _where_mask(functools.reduce(np.logical_and, self.masks), self.shape, n)
+        if mask is not None:
+            self.mask = mask
+            self.job.mask = <const uint8_t*>_set_layout(&self.mlay, lay, mask)
         # the denominator of "mean" and "weighted_mean": the kept elements' count or weight
         # sum, from the pass itself, or for a gradient (scaled by it) from a first pass over
         # the mask and weight alone
-        if red == 3 and w is not None:
-            den_kind = 2
-        elif mask is not None and red & 1:
-            den_kind = 1
+        if self.red == 3 and self.w is not None:
+            self.den_kind = 2
+        elif mask is not None and self.red & 1:
+            self.den_kind = 1
 
-    # upstream gradient: a scalar, or per element for "none"
-    g, gvec = 1.0, None
-    if want_grad and (type(grad_output) is not float or grad_output != 1.0):
-        ga = as_real_array(grad_output, "grad_output")
-        if ga.ndim == 0:
-            with np.errstate(over="ignore", invalid="ignore"):
-                g = float(ga.astype(cdt))
-        elif red != 0:
-            raise ValueError(
-                f"grad_output must be a scalar for reduction={reduction!r}, got shape {ga.shape}"
-            )
-        elif ga.shape != shape:
-            raise ValueError(f"grad_output shape {ga.shape} must equal input shape {shape}")
-        else:
-            gvec = _cast(ga, cdt)
-    if want_grad and red & 1:  # "mean", "weighted_mean"
-        if den_kind:
-            _, wsum, cnt = kernels.run(
-                x, t, w, w_layout, None, None, mask, m_layout, None, None, None, None, 1.0,
-                False, logits, 0.0, nthreads, True, False, -1.0, 0.0, den_kind, True,
-            )
-            den = wsum if den_kind == 2 else cnt
-        g = g / den if den else float("nan")
-
-    # outputs
-    lbuf = lfill = gbuf = gfill = hbuf = hfill = None
-    if loss_out is None and grad_out is None and hess_out is None:
-        if want_loss and red == 0:
-            lbuf = _empty_as(x)
-        if want_grad:
-            gbuf = _empty_as(x)
-        if want_hess:
-            hbuf = _empty_as(x)
-    else:
-        if want_grad:  # outputs the kernel cannot see overlap (scratch-copied ones)
-            _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
-            if want_hess:
-                _separate(grad_out, "grad_out", hess_out, "hess_out")
-        lname = "loss_out" if want_grad else "out"
-        if want_loss and red == 0:
-            lbuf, lfill = _target_buffer(loss_out, lname, shape, cdt, rdt)
-        elif want_loss and loss_out is not None:  # 0-d: the result dtype, or float64 unrounded
-            f64 = isinstance(loss_out, np.ndarray) and loss_out.dtype == _F64
-            check_out(loss_out, (), _F64 if f64 else rdt, lname)
-        if want_grad:
-            gname = "out" if not (want_loss or want_hess) else "grad_out"
-            gbuf, gfill = _target_buffer(grad_out, gname, shape, cdt, rdt)
-        if want_hess:
-            hbuf, hfill = _target_buffer(hess_out, "hess_out", shape, cdt, rdt)
-
-    in_pass = 0
-    try:
-        if not (special or den_kind):
-            total = kernels.run(
-                x, t, w, w_layout, pw, pw_layout, None, None, lbuf, gbuf, hbuf, gvec, g,
-                want_loss and red != 0, logits, label_smoothing, nthreads,
-            )
-        else:
-            alpha, gamma = (-1.0, 0.0) if focal is None else focal
-            in_pass = den_kind if (want_loss and not want_grad and red & 1) else 0
-            total = kernels.run(
-                x, t, w, w_layout, pw, pw_layout, mask, m_layout, lbuf, gbuf, hbuf, gvec, g,
-                want_loss and red != 0, logits, label_smoothing, nthreads, clamp_log,
-                focal is not None, alpha, gamma, in_pass,
-            )
-    except ValueError as exc:
-        raise with_hint(exc, x, t) from None
-    if in_pass:
-        total, wsum, cnt = total
-        den = wsum if den_kind == 2 else cnt
-
-    loss = grad = hess = None
-    if want_loss:
-        if red == 0:
-            loss = lbuf if lfill is None and cdt is rdt else _finish(lbuf, lfill, rdt)
-        else:
-            value = total if red == 2 else (total / den if den else float("nan"))
-            if loss_out is None:
-                loss = _result_scalar(value, rdt)
-            else:
+    cdef gradient_scale(self, grad_output):
+        """The upstream gradient: a scalar (divided by the denominator for the means), or
+        per element for "none"."""
+        self.den = self.job.n
+        if type(grad_output) is not float or grad_output != 1.0:
+            ga = as_real_array(grad_output, "grad_output")
+            if ga.ndim == 0:
                 with np.errstate(over="ignore", invalid="ignore"):
-                    loss_out[()] = value
-                loss = loss_out
-    if want_grad:
-        grad = gbuf if gfill is None and cdt is rdt else _finish(gbuf, gfill, rdt)
-    if want_hess:
-        hess = hbuf if hfill is None and cdt is rdt else _finish(hbuf, hfill, rdt)
-    return loss, grad, hess
+                    self.job.g = float(ga.astype(self.cdt))
+            elif self.red != 0:
+                raise ValueError(f"grad_output must be a scalar for reduction="
+                                 f"{self.reduction!r}, got shape {ga.shape}")
+            elif ga.shape != self.shape:
+                raise ValueError(f"grad_output shape {ga.shape} must equal input shape "
+                                 f"{self.shape}")
+            else:
+                self.gvec = _cast(ga, self.cdt)
+                self.job.gvec = cnp.PyArray_DATA(<cnp.ndarray>self.gvec)
+        if self.red & 1:  # "mean", "weighted_mean"
+            if self.den_kind:
+                self.job.den, self.job.den_only = self.den_kind, 1
+                self.run()
+                self.job.den, self.job.den_only = 0, 0
+                self.den = self.tot.wsum if self.den_kind == 2 else self.tot.count
+            self.job.g = self.job.g / self.den if self.den else float("nan")
+
+    cdef outputs(self, bint want_loss, bint want_grad, bint want_hess, loss_out, grad_out,
+                 hess_out):
+        """The buffers the kernel writes: fresh ones, or the caller's outs (through scratch
+        memory where an out is strided, of another dtype or overlaps an input)."""
+        shape, cdt, rdt, x = self.shape, self.cdt, self.rdt, <cnp.ndarray>self.x
+        if loss_out is None and grad_out is None and hess_out is None:
+            if want_loss and self.red == 0:
+                self.lbuf = _empty_as(x)
+            if want_grad:
+                self.gbuf = _empty_as(x)
+            if want_hess:
+                self.hbuf = _empty_as(x)
+        else:
+            if want_grad:  # outputs the kernel cannot see overlap (scratch-copied ones)
+                _separate(loss_out if want_loss else None, "loss_out", grad_out, "grad_out")
+                if want_hess:
+                    _separate(grad_out, "grad_out", hess_out, "hess_out")
+            lname = "loss_out" if want_grad else "out"
+            if want_loss and self.red == 0:
+                self.lbuf, self.lfill = self._buffer(loss_out, lname)
+            elif want_loss and loss_out is not None:  # 0-d: the result dtype, or float64
+                f64 = isinstance(loss_out, np.ndarray) and loss_out.dtype == _F64
+                check_out(loss_out, (), _F64 if f64 else rdt, lname)
+            if want_grad:
+                gname = "out" if not (want_loss or want_hess) else "grad_out"
+                self.gbuf, self.gfill = self._buffer(grad_out, gname)
+            if want_hess:
+                self.hbuf, self.hfill = self._buffer(hess_out, "hess_out")
+        self.job.want_sum = want_loss and self.red != 0
+        self.job.loss = NULL if self.lbuf is None else cnp.PyArray_DATA(<cnp.ndarray>self.lbuf)
+        self.job.grad = NULL if self.gbuf is None else cnp.PyArray_DATA(<cnp.ndarray>self.gbuf)
+        self.job.hess = NULL if self.hbuf is None else cnp.PyArray_DATA(<cnp.ndarray>self.hbuf)
+
+    cdef tuple _buffer(self, out, name):
+        buf, fill = _target_buffer(out, name, self.shape, self.cdt, self.rdt)
+        if fill is None and out is not None and any(
+                a is not None and np.may_share_memory(out, a)
+                for a in (self.x, self.t, self.w, self.pw, self.mask, self.gvec)):
+            return np.empty(self.shape, self.cdt), out  # computed aside, copied after
+        return buf, fill
+
+    cdef launch(self, bint den_in_pass):
+        """The pass; with den_in_pass, the means' denominator comes from the pass itself."""
+        if den_in_pass and self.red & 1:
+            self.job.den = self.den_kind
+        try:
+            self.run()
+        except ValueError as exc:
+            raise with_hint(exc, self.x, self.t) from None
+        if self.job.den:
+            self.den = self.tot.wsum if self.den_kind == 2 else self.tot.count
+        elif self.red & 1 and not self.den_kind:
+            self.den = self.job.n
+
+    cdef run(self):
+        """One call of the kernel module's run_job, the GIL released for large inputs."""
+        cdef int status
+        global _last
+        if self.job.n >= _NOGIL_MIN:
+            with nogil:
+                status = _run_job(&self.job, self.nthreads, &self.tot)
+        else:
+            status = _run_job(&self.job, self.nthreads, &self.tot)
+        _last = self.tot
+        if status < 0:
+            raise MemoryError()
+        if self.tot.flags & 1:
+            if self.job.logits:
+                raise ValueError("input (logits) contains NaN")
+            raise ValueError("all elements of input should be between 0 and 1")
+        if self.tot.flags & 2:
+            raise ValueError("all elements of target should be between 0 and 1")
+
+    cdef tuple results(self, bint want_loss, bint want_grad, bint want_hess, loss_out):
+        loss = grad = hess = None
+        rdt = self.rdt
+        plain = self.cdt is rdt
+        if want_loss:
+            if self.red == 0:
+                loss = self.lbuf if self.lfill is None and plain else _finish(self.lbuf, self.lfill, rdt)
+            else:
+                total = self.tot.sum
+                value = total if self.red == 2 else (total / self.den if self.den else float("nan"))
+                if loss_out is None:
+                    loss = _result_scalar(value, rdt)
+                else:
+                    with np.errstate(over="ignore", invalid="ignore"):
+                        loss_out[()] = value
+                    loss = loss_out
+        if want_grad:
+            grad = self.gbuf if self.gfill is None and plain else _finish(self.gbuf, self.gfill, rdt)
+        if want_hess:
+            hess = self.hbuf if self.hfill is None and plain else _finish(self.hbuf, self.hfill, rdt)
+        return loss, grad, hess
+
+
+cdef const void* _set_layout(Layout* lay, layout, arr):
+    """Fill ``lay`` from ``(row_len, row_step, div, mod, stride)`` (``weight_layout``'s
+    description of ``arr`` over the input) and return ``arr``'s data."""
+    cdef Py_ssize_t k
+    row_len, row_step, div, mod, stride = layout
+    lay.row_len = row_len
+    lay.row_step = row_step
+    lay.nouter = len(div)
+    for k in range(lay.nouter):
+        lay.div[k] = div[k]
+        lay.mod[k] = mod[k]
+        lay.stride[k] = stride[k]
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
 
 
 def with_hint(exc, x, t):
@@ -495,9 +635,9 @@ def _as_array_or_none(value):
         return None
 
 
-def _fortran(logits, input, target, weight, reduction, pos_weight, label_smoothing, num_threads,
+def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothing, num_threads,
              want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
-             where, clamp_log, focal):
+             where, clamp_log, focal, grad_scale):
     """``compute`` on the transposes: a Fortran-ordered input becomes a C-ordered one.
 
     Returns None, and the caller goes the ordinary way (which reports any error in the
@@ -532,9 +672,11 @@ def _fortran(logits, input, target, weight, reduction, pos_weight, label_smoothi
             return None
         outs.append(value)
     loss, grad, hess = compute(
-        logits, input.T, t.T, ops[0], reduction, ops[1], label_smoothing, num_threads,
-        want_loss, want_grad, want_hess, grad_output, *outs, where=ops[2], clamp_log=clamp_log,
-        focal=focal,
+        input.T, t.T, logits=logits, weight=ops[0], reduction=reduction, pos_weight=ops[1],
+        label_smoothing=label_smoothing, num_threads=num_threads, want_loss=want_loss,
+        want_grad=want_grad, want_hess=want_hess, grad_output=grad_output, loss_out=outs[0],
+        grad_out=outs[1], hess_out=outs[2], where=ops[2], clamp_log=clamp_log, focal=focal,
+        grad_scale=grad_scale,
     )
     if loss is not None and loss.ndim:
         loss = loss_out if loss_out is not None else loss.T

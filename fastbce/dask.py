@@ -232,41 +232,26 @@ class _Spec(NamedTuple):
 
 
 def _kernel_pass(spec, x, t, w, pw, gvec, g):
-    """Run the kernels over one chunk: returns a tuple with one item per name in
-    ``spec.outputs``: "loss" (per element), "grad" and "hess" as arrays of the result
-    dtype, "sum" as the chunk's partial (its float64 total and element count)."""
-    cdt = spec.cdt
-    x = _bce._cast(np.asarray(x), cdt)
-    t = _bce._cast(np.asarray(t), cdt)
-    shape, n = x.shape, x.size
-    wflat = wlay = pwflat = pwlay = None
-    if w is not None:
-        wflat, wlay = _bce._broadcast_operand(w, "weight", shape, n, cdt)
-    if pw is not None:
-        pwflat, pwlay = _bce._broadcast_operand(pw, "pos_weight", shape, n, cdt)
-    if gvec is not None:
-        gvec = _bce._cast(np.asarray(gvec), cdt)
+    """One chunk through fastbce's route (``_bce.compute``, as every in-memory call): a tuple
+    with one item per name in ``spec.outputs``: "loss" (per element), "grad" and "hess" as
+    arrays of the result dtype, "sum" as the chunk's partial (its float64 total, unrounded,
+    and its element count). ``g`` scales the gradient as it is (float64), ``gvec`` is a
+    per-element upstream gradient."""
     outs = spec.outputs
-    lbuf = np.empty(shape, cdt) if "loss" in outs else None
-    gbuf = np.empty(shape, cdt) if "grad" in outs else None
-    hbuf = np.empty(shape, cdt) if "hess" in outs else None
-    nthreads = _config.resolve_num_threads(spec.num_threads)
-    try:
-        total = _config.kernels.run(
-            x, t, wflat, wlay, pwflat, pwlay, None, None, lbuf, gbuf, hbuf, gvec, float(g),
-            "sum" in outs, spec.logits, spec.label_smoothing, nthreads,
-        )
-    except ValueError as exc:  # the in-memory message, hint included
-        raise _bce.with_hint(exc, x, t) from None
-    found = {"loss": lbuf, "grad": gbuf, "hess": hbuf}
-    result = []
-    for name in outs:
-        if name == "sum":
-            result.append(_leaf(total, n))
-        else:
-            buf = found[name]
-            result.append(buf if spec.rdt == cdt else buf.astype(spec.rdt))
-    return tuple(result)
+    x = np.asarray(x)
+    total = np.empty((), _F64) if "sum" in outs else None
+    loss, grad, hess = _bce.compute(
+        x, np.asarray(t), logits=spec.logits, weight=w, pos_weight=pw,
+        reduction="none" if total is None else "sum", label_smoothing=spec.label_smoothing,
+        num_threads=spec.num_threads, want_loss="loss" in outs or total is not None,
+        want_grad="grad" in outs, want_hess="hess" in outs, loss_out=total,
+        grad_output=1.0 if gvec is None else np.asarray(gvec),
+        grad_scale=None if gvec is not None else float(g),
+    )
+    found = {"loss": loss, "grad": grad, "hess": hess}
+    if total is not None:
+        found["sum"] = _leaf(float(total), x.size)
+    return tuple(found[name] for name in outs)
 
 
 def _chunk_task(spec, x, t, w, pw, gvec, g):

@@ -57,15 +57,14 @@ class kernels_module:
 
         import fastbce._bce as bce
 
-        assert hasattr(bce, "kernels"), "fastbce._bce no longer binds `kernels`: update the tests"
         self.saved = bce.kernels
-        bce.kernels = importlib.import_module(f"fastbce._kernels_{self.name}")
+        bce.use_kernels(importlib.import_module(f"fastbce._kernels_{self.name}"))
         return bce.kernels
 
     def __exit__(self, *exc):
         import fastbce._bce as bce
 
-        bce.kernels = self.saved
+        bce.use_kernels(self.saved)
         return False
 
 

@@ -652,25 +652,20 @@ def test_numpy_input_and_num_threads_none():
 
 
 def test_each_task_runs_the_kernel_with_num_threads(monkeypatch):
-    # the thread count each chunk's kernel call gets (its last argument): 1 by default
-    from fastbce import _config
+    # the thread count each chunk's call of the route gets: 1 by default
+    from fastbce import _bce
 
     seen = []
+    real = _bce.compute
 
-    class Recording:
-        def __getattr__(self, name):
-            return getattr(real, name)
+    def recording(*args, **kwargs):
+        seen.append(kwargs["num_threads"])
+        return real(*args, **kwargs)
 
-        def run(self, *args):
-            seen.append(args[-1])
-            return real.run(*args)
-
-    real = _config.kernels
-    monkeypatch.setattr(_config, "kernels", Recording())
+    monkeypatch.setattr(_bce, "compute", recording)
     x, t = probabilities(40_000)
     dx = da.from_array(x, chunks=20_000)
-    for kwargs, expected in [({}, 1), ({"num_threads": 2}, 2),
-                             ({"num_threads": None}, _config.resolve_num_threads(None))]:
+    for kwargs, expected in [({}, 1), ({"num_threads": 2}, 2), ({"num_threads": None}, None)]:
         seen.clear()
         fd.binary_cross_entropy_and_grad(dx, t, **kwargs)[0].compute(scheduler="threads")
         assert seen == [expected, expected]

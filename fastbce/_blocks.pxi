@@ -1,0 +1,529 @@
+# Included by _kernels.pyx: a block's chunks (set-up, masks, denominators, sums) and the
+# parallel pass over all blocks.
+
+cdef void _mask_chunk(const floating* x, const floating* t, floating* xo, floating* to,
+                             floating* w, const uint8_t* mk, bint have_w, floating safe,
+                             Py_ssize_t m) noexcept nogil:
+    """where=: a skipped element's x and t become a valid pair (safe, 0), so that it is not
+    range-checked and its math is finite, and its weight 0; kept ones are copied."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        xo[j] = x[j] if mk[j] else safe
+        to[j] = t[j] if mk[j] else 0
+    _mask_weights(w, mk, have_w, m)
+
+
+cdef inline void _mask_weights(floating* w, const uint8_t* mk, bint have_w,
+                               Py_ssize_t m) noexcept nogil:
+    cdef Py_ssize_t j
+    if have_w:
+        for j in range(m):
+            w[j] = w[j] if mk[j] else 0
+    else:
+        for j in range(m):
+            w[j] = 1 if mk[j] else 0
+
+
+cdef void _zero_skipped(floating* out, const uint8_t* mk, Py_ssize_t m) noexcept nogil:
+    """Exact zeros where where= is False (a weight 0 times an infinite or NaN grad_output
+    would not give one)."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        out[j] = out[j] if mk[j] else 0
+
+
+cdef inline int64_t _count(const uint8_t* mk, Py_ssize_t m) noexcept nogil:
+    cdef int64_t c = 0
+    cdef Py_ssize_t j
+    for j in range(m):
+        c += mk[j] != 0
+    return c
+
+
+cdef void _den_chunk(const Job* jb, floating* wbuf, const uint8_t* mbuf, Py_ssize_t m,
+                            Py_ssize_t mv, double* accw, int64_t* cnt) noexcept nogil:
+    """The denominators' share of one chunk (wbuf: its effective weights)."""
+    cdef Py_ssize_t j
+    if jb.den & 1:
+        cnt[0] += _count(mbuf, m)
+    if jb.den & 2:
+        for j in range(m, mv):
+            wbuf[j] = 0
+        _sum16(accw, wbuf, mv)
+
+
+cdef void _den_block(const Job* jb, Py_ssize_t lo, Py_ssize_t hi, Totals* tb,
+                     const floating* tag) noexcept nogil:
+    """The denominators of elements [lo, hi) alone, with the very operations _block does
+    (so the same bits): for a gradient, which needs them before its pass."""
+    cdef floating wbuf[CHUNK]
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
+    cdef Cursor wc, mc
+    cdef Py_ssize_t ci, c0, m, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK
+    for k in range(LANES):
+        accw[k] = 0.0
+    tb.count = 0
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            _mask_weights(wbuf, mbuf, jb.w != NULL, m)
+        _den_chunk(jb, wbuf, mbuf, m, (m + LANES - 1) // LANES * LANES, accw, &tb.count)
+    tb.wsum = _fold16(accw)
+
+
+cdef inline double _fold16(double* acc) noexcept nogil:
+    """The 16 lanes' sum, pairwise in a fixed order."""
+    cdef Py_ssize_t k
+    for k in range(8):
+        acc[k] += acc[k + 8]
+    for k in range(4):
+        acc[k] += acc[k + 4]
+    return (acc[0] + acc[2]) + (acc[1] + acc[3])
+
+
+cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                   Totals* tb) noexcept nogil:
+    """Elements [lo, hi): the loss sum in float64 (returned), outputs, and in tb the range
+    flags, the denominators jb.den asks for (the kept elements' count, their weights' sum)
+    and the chunks each path took."""
+    cdef int64_t chunks[NPATHS]
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
+    cdef floating xbuf[CHUNK]
+    cdef floating tbuf[CHUNK]
+    cdef floating wbuf[CHUNK]
+    cdef floating pwbuf[CHUNK]
+    cdef floating lbuf[CHUNK]
+    cdef floating gbuf[CHUNK]
+    cdef floating hbuf[CHUNK]
+    cdef double acc[LANES]
+    cdef double prod[LANES]
+    cdef uint64_t expo[LANES]
+    cdef double extra = 0.0
+    cdef Py_ssize_t renorms = 0
+    cdef bint summed, hard, looked
+    # outputs the math may write in place: no weighting or scaling after it
+    # The gradient is scaled by g inside the math loops (and written in place) when g is a
+    # scalar and no weight follows: in float64 as q g; in float32 as q g_hi + q g_lo
+    # rounded once, g = g_hi + g_lo, where g is a float (g_lo = 0: q g rounded once, the
+    # same as the float64 product rounded) or, with FMA, |g| is in [2^-100, 2^100] (no part
+    # subnormal or near overflow; g_hi + g_lo is g to 2^-48). Else _store_grad scales later.
+    cdef bint gin = False
+    cdef floating ghi = 1, glo = 0
+    # with where=, the elements are weighted by 0 or 1 (times the weight)
+    cdef bint unweighted = jb.w == NULL and jb.mask == NULL
+    if jb.grad != NULL and unweighted and jb.gvec == NULL:
+        if floating is double:
+            gin = True
+            ghi = jb.g
+        else:
+            ghi = <float>jb.g
+            if <double>ghi == jb.g:
+                gin = True
+            elif FB_FUSED and 7.888609052210118e-31 <= abs(jb.g) <= 1.2676506002282294e30:
+                gin = True
+                glo = <float>(jb.g - <double>ghi)
+        if not gin:
+            ghi, glo = 1, 0
+    cdef bint direct_h = jb.hess != NULL and unweighted
+    cdef bint direct_l = jb.loss != NULL and unweighted
+    cdef floating* ld
+    cdef floating* gd
+    cdef floating* hd
+    cdef int skip = 0, backoff = 0
+    cdef bint hard_next = False
+    # logits without pos_weight take a product path of their own (float32)
+    cdef bint lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
+                          and jb.loss == NULL and unweighted and jb.hess == NULL)
+    cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and unweighted
+                         and jb.ls == 0.0)
+    cdef Cursor wc, pwc, mc
+    cdef const uint8_t* mk = NULL
+    cdef const floating* ts = <const floating*>jb.t
+    cdef const floating* x
+    cdef const floating* t
+    cdef const floating* w = NULL
+    cdef const floating* pw
+    cdef const floating* gv = NULL
+    cdef floating* lout
+    cdef floating a = <floating>(1.0 - jb.ls)
+    cdef floating b = <floating>(0.5 * jb.ls)
+    cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef uint32_t bad = 0
+    cdef bint want_loss = jb.loss != NULL or jb.want_sum
+    cdef bint want_grad = jb.grad != NULL or jb.hess != NULL
+    for k in range(LANES):
+        acc[k] = 0.0
+        accw[k] = 0.0
+        prod[k] = 1.0
+        expo[k] = 0
+    tb.count = 0
+    for k in range(NPATHS):
+        chunks[k] = 0
+    if floating is float:
+        pw = ONES_F32
+    else:
+        pw = ONES_F64
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.pw != NULL:
+        _seek(&pwc, jb.pwlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
+    # float32 prefetch distance: the next chunk, or two ahead for the logits gradient without
+    # the loss (grad_hess: its loop is short, and one chunk's lead was too little beyond
+    # the caches on one thread, 11% slower at 1e7 on AVX2; two chunks made the slower
+    # loops 2-5% slower)
+    cdef Py_ssize_t ahead = CHUNK
+    if jb.logits and not want_loss:
+        ahead = 2 * CHUNK
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        x = xs + c0
+        t = ts + c0
+        # float32: the next chunk's inputs, asked for at the chunk's start (the loops
+        # below leave gaps in the stream of loads that the hardware prefetcher alone does
+        # not cover: without this, 1e7 elements ran 8-33% slower on AVX2; two chunks
+        # ahead was 2-4% slower than one, four 7-12% at 1e6). float64 asks inside its
+        # loops (see _ahead): a chunk spans twice the cache lines, and a burst of that
+        # size stalled the loop.
+        if floating is float and c0 + ahead + CHUNK <= hi:
+            for j in range(0, CHUNK * sizeof(floating), 64):
+                fb_prefetch(<const char*>(x + ahead) + j)
+                fb_prefetch(<const char*>(t + ahead) + j)
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+            w = wbuf
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            mk = mbuf
+            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
+                        <floating>(0.0 if jb.logits else 0.5), m)
+            x, t, w = xbuf, tbuf, wbuf
+        if jb.den:
+            _den_chunk(jb, wbuf, mbuf, m, (m + LANES - 1) // LANES * LANES, accw, &tb.count)
+        if jb.ls != 0.0:
+            for j in range(m):
+                bad |= _flags_target(t[j])
+                tbuf[j] = t[j] * a + b
+            t = tbuf
+        if jb.pw != NULL:
+            _gather(pwbuf, <const floating*>jb.pw, jb.pwlay, &pwc, m)
+            if mk != NULL:  # a skipped element's pos_weight (inf, NaN) must not reach 0 * it
+                for j in range(m):
+                    pwbuf[j] = pwbuf[j] if mk[j] else 1
+            pw = pwbuf
+        if jb.gvec != NULL:
+            gv = <const floating*>jb.gvec + c0
+        # The math runs over whole vectors: a chunk that ends inside one (the last of the
+        # array) is copied and padded with x = t = 0, valid in both families. So every
+        # element goes through the same vector code, never a scalar epilogue, and a result
+        # does not depend on where its element sits.
+        mv = (m + LANES - 1) // LANES * LANES
+        if mv != m:
+            if x != &xbuf[0]:
+                memcpy(xbuf, x, m * sizeof(floating))
+            if t != &tbuf[0]:
+                memcpy(tbuf, t, m * sizeof(floating))
+            for j in range(m, mv):
+                xbuf[j] = 0
+                tbuf[j] = 0
+                pwbuf[j] = 1
+            x = xbuf
+            t = tbuf
+        # the math, into local buffers or, where nothing follows it, the outputs
+        ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
+        if mv == m:
+            if direct_l:
+                ld = <floating*>jb.loss + c0
+            if gin:
+                gd = <floating*>jb.grad + c0
+            if direct_h:
+                hd = <floating*>jb.hess + c0
+        summed = False
+        # Are the chunk's targets all 0 or 1? Asked with a back-off: after k misses in a
+        # row the next min(2^k - 1, 31) chunks are not asked (soft targets pay for one
+        # look in 32 chunks). The product path looks at the targets itself; where it
+        # refuses a chunk of 0/1 targets (confident predictions: many losses too small for
+        # it), the chunk takes the one-log path, and so do the chunks the back-off then
+        # keeps from the product path, each asked (hard_next) as on the other paths.
+        hard = looked = False
+        if jb.logits and not lproduct:
+            pass
+        elif skip > 0:
+            skip -= 1
+            if hard_next:
+                hard = _all_hard(t, mv)
+        elif lproduct:
+            if m == CHUNK:
+                looked = True
+                if floating is float:
+                    summed = _logit_product(x, t, prod, expo, &renorms, acc, gd, hbuf,
+                                            want_grad, ghi, glo) == 0
+        elif product and (m == CHUNK or floating is double):
+            looked = True
+            if want_grad:
+                summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,
+                                       glo, <WithGrad*>NULL) == 0
+            else:
+                summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,
+                                       glo, <NoGrad*>NULL) == 0
+            if not summed:
+                hard = _all_hard(t, mv)
+            hard_next = hard
+        else:
+            looked = True
+            hard = _all_hard(t, mv)
+        if looked:
+            if summed or (hard and not hard_next):
+                backoff = 0
+            else:
+                skip = backoff
+                backoff = 2 * backoff + 1 if backoff < 31 else 31
+        if summed:
+            chunks[PATH_PRODUCT] += 1
+        elif jb.logits:
+            chunks[PATH_LOGITS] += 1
+            if want_loss and want_grad:
+                # local buffers only: with three outputs beside three inputs GCC would need
+                # more run-time alias checks than it makes, and not vectorise
+                ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
+                if jb.pw != NULL:
+                    bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <General*>NULL)
+                else:
+                    bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <NoPw*>NULL)
+            elif want_loss:
+                if jb.pw != NULL:
+                    bad |= _logit_loss(x, t, pw, ld, mv, <General*>NULL)
+                else:
+                    bad |= _logit_loss(x, t, pw, ld, mv, <NoPw*>NULL)
+            elif jb.pw != NULL:
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <General*>NULL)
+            elif ghi == 1 and glo == 0:
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <Plain*>NULL)
+            else:
+                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <NoPw*>NULL)
+        else:
+            chunks[PATH_HARD if hard and want_loss else PATH_SOFT] += 1
+            if want_loss and want_grad:
+                bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossGrad*>NULL)
+            elif want_loss:
+                bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossOnly*>NULL)
+            else:
+                bad |= _prob_loop(x, t, ld, gd, mv, False, ghi, glo, <GradOnly*>NULL)
+        # weighting, sums and stores
+        if want_loss and ld == &lbuf[0]:
+            if jb.loss == NULL:
+                lout = &lbuf[0]
+            else:
+                lout = <floating*>jb.loss + c0
+            if w != NULL:
+                for j in range(m):
+                    lout[j] = lbuf[j] * w[j]
+            elif jb.loss != NULL:
+                memcpy(lout, lbuf, m * sizeof(floating))
+            if jb.want_sum and not summed:
+                if jb.loss != NULL and w != NULL:
+                    memcpy(lbuf, lout, m * sizeof(floating))
+                for j in range(m, mv):
+                    lbuf[j] = 0
+                _sum16(acc, lbuf, mv)
+        if jb.grad != NULL and gd == &gbuf[0]:
+            if gin:
+                memcpy(<floating*>jb.grad + c0, gbuf, m * sizeof(floating))
+            else:
+                _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+        if jb.hess != NULL and hd == &hbuf[0]:
+            lout = <floating*>jb.hess + c0
+            if w != NULL:
+                for j in range(m):
+                    lout[j] = hbuf[j] * w[j]
+            else:
+                memcpy(lout, hbuf, m * sizeof(floating))
+        if mk != NULL:
+            if jb.grad != NULL:
+                _zero_skipped(<floating*>jb.grad + c0, mk, m)
+            if jb.hess != NULL:
+                _zero_skipped(<floating*>jb.hess + c0, mk, m)
+    tb.flags = bad
+    tb.wsum = _fold16(accw)
+    for k in range(NPATHS):
+        tb.chunks[k] = chunks[k]
+    if renorms:
+        if jb.logits:
+            extra += _prod_sum(prod, expo, renorms)
+        else:
+            extra -= _prod_sum(prod, expo, renorms)
+    return _fold16(acc) + extra
+
+
+cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                         Totals* tb) noexcept nogil:
+    """_block for the losses it leaves out -- the focal loss and the unclamped probability
+    loss -- and for the denominators alone: a plainer loop (every result through local
+    buffers, no product paths), kept apart so that the compilers still inline all of
+    _block's math into it."""
+    cdef uint8_t mbuf[CHUNK]
+    cdef double accw[LANES]
+    cdef double acc[LANES]
+    cdef floating xbuf[CHUNK]
+    cdef floating tbuf[CHUNK]
+    cdef floating wbuf[CHUNK]
+    cdef floating lbuf[CHUNK]
+    cdef floating gbuf[CHUNK]
+    cdef floating hbuf[CHUNK]
+    cdef Cursor wc, mc
+    cdef const floating* x
+    cdef const floating* t
+    cdef const floating* w = NULL
+    cdef const floating* gv = NULL
+    cdef floating* out
+    cdef floating a = <floating>(1.0 - jb.ls)
+    cdef floating b = <floating>(0.5 * jb.ls)
+    cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef uint32_t bad = 0
+    tb.chunks[PATH_OTHER] = nchunks
+    if jb.den_only:
+        tb.flags = 0
+        _den_block(jb, lo, hi, tb, xs)
+        return 0.0
+    for k in range(LANES):
+        acc[k] = 0.0
+        accw[k] = 0.0
+    tb.count = 0
+    if jb.w != NULL:
+        _seek(&wc, jb.wlay, lo)
+    if jb.mask != NULL:
+        _seek(&mc, jb.mlay, lo)
+    for ci in range(nchunks):
+        c0 = lo + ci * CHUNK
+        m = hi - c0
+        if m > CHUNK:
+            m = CHUNK
+        mv = (m + LANES - 1) // LANES * LANES
+        x = xs + c0
+        t = <const floating*>jb.t + c0
+        if jb.w != NULL:
+            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
+            w = wbuf
+        if jb.mask != NULL:
+            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
+            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
+                        <floating>(0.0 if jb.logits else 0.5), m)
+            x, t, w = xbuf, tbuf, wbuf
+        if jb.den:
+            _den_chunk(jb, wbuf, mbuf, m, mv, accw, &tb.count)
+        if jb.ls != 0.0:
+            for j in range(m):
+                bad |= _flags_target(t[j])
+                tbuf[j] = t[j] * a + b
+            t = tbuf
+        if jb.gvec != NULL:
+            gv = <const floating*>jb.gvec + c0
+        if mv != m:  # padded to whole vectors, as in _block
+            if x != &xbuf[0]:
+                memcpy(xbuf, x, m * sizeof(floating))
+            if t != &tbuf[0]:
+                memcpy(tbuf, t, m * sizeof(floating))
+            for j in range(m, mv):
+                xbuf[j] = 0
+                tbuf[j] = 0
+            x = xbuf
+            t = tbuf
+        if jb.focal:
+            bad |= _focal_loop(x, t, lbuf, gbuf, hbuf, mv, <floating>jb.alpha,
+                               <floating>jb.gamma)
+        else:
+            bad |= _prob_exact(x, t, lbuf, gbuf, mv)
+        if w != NULL:
+            for j in range(m):
+                lbuf[j] = lbuf[j] * w[j]
+        if jb.loss != NULL:
+            memcpy(<floating*>jb.loss + c0, lbuf, m * sizeof(floating))
+        if jb.want_sum:
+            for j in range(m, mv):
+                lbuf[j] = 0
+            _sum16(acc, lbuf, mv)
+        if jb.grad != NULL:
+            _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+        if jb.hess != NULL:
+            out = <floating*>jb.hess + c0
+            if w != NULL:
+                for j in range(m):
+                    out[j] = hbuf[j] * w[j]
+            else:
+                memcpy(out, hbuf, m * sizeof(floating))
+        if jb.mask != NULL:
+            if jb.grad != NULL:
+                _zero_skipped(<floating*>jb.grad + c0, mbuf, m)
+            if jb.hess != NULL:
+                _zero_skipped(<floating*>jb.hess + c0, mbuf, m)
+    tb.flags = bad
+    tb.wsum = _fold16(accw)
+    return _fold16(acc)
+
+
+cdef inline double _any_block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
+                              Totals* tb) noexcept nogil:
+    cdef int k
+    for k in range(NPATHS):
+        tb.chunks[k] = 0
+    if jb.focal or not jb.clamp or jb.den_only:
+        return _block_other(jb, xs, lo, hi, tb)
+    return _block(jb, xs, lo, hi, tb)
+
+
+cdef int _run(const Job* jb, const floating* xs, int nthreads, Totals* tot) noexcept nogil:
+    """All blocks, in parallel when worth it, into tot: the loss sum, the denominators
+    jb.den asks for and the chunks per path, each added in block order (the same bits for
+    every thread count), and the range flags. Returns 0, or -1 when the blocks' partial
+    results find no memory."""
+    cdef Py_ssize_t n = jb.n
+    cdef Py_ssize_t nblocks = (n + BLOCK - 1) // BLOCK
+    cdef Py_ssize_t b
+    cdef int k
+    cdef Totals* part
+    memset(tot, 0, sizeof(Totals))
+    if nblocks == 0:
+        return 0
+    if n < PARALLEL_MIN or nthreads < 1:
+        nthreads = 1
+    if nthreads > nblocks:
+        nthreads = <int>nblocks
+    if nblocks == 1:
+        # (one call site: GCC's inlining of the math into _block depends on how many there
+        # are; tools/check_isa.py checks it)
+        tot.sum = _any_block(jb, xs, 0, n, tot)
+        return 0
+    part = <Totals*>malloc(nblocks * sizeof(Totals))
+    if part == NULL:
+        return -1
+    if nthreads > 1:
+        for b in prange(nblocks, schedule="static", num_threads=nthreads):
+            part[b].sum = _any_block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &part[b])
+    else:
+        for b in range(nblocks):
+            part[b].sum = _any_block(jb, xs, b * BLOCK, min(n, (b + 1) * BLOCK), &part[b])
+    for b in range(nblocks):
+        tot.sum += part[b].sum
+        tot.flags |= part[b].flags
+        tot.wsum += part[b].wsum
+        tot.count += part[b].count
+        for k in range(NPATHS):
+            tot.chunks[k] += part[b].chunks[k]
+    free(part)
+    return 0
