@@ -348,6 +348,7 @@ def compute(input, target, *, bint logits=False, weight=None, reduction="mean", 
     A Fortran-ordered input is computed in its memory order (as the C-ordered transpose of
     everything), so its outputs are Fortran-ordered, as ``np.empty_like`` would make them."""
     cdef _Pass p
+    cdef Layout layouts[3]  # weight, pos_weight, where=: filled only for those given
     if _fortran_only(input):
         done = _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothing,
                         num_threads, want_loss, want_grad, want_hess, grad_output, loss_out,
@@ -355,7 +356,7 @@ def compute(input, target, *, bint logits=False, weight=None, reduction="mean", 
         if done is not None:
             return done
     p = _Pass.__new__(_Pass)
-    p.options(logits, reduction, label_smoothing, num_threads, clamp_log, focal)
+    p.options(logits, reduction, label_smoothing, num_threads, clamp_log, focal, layouts)
     p.operands(input, target)
     p.broadcasts(weight, pos_weight, where, clamp_log is True and focal is None)
     if want_grad and grad_scale is not None:
@@ -371,18 +372,21 @@ cdef Py_ssize_t _NOGIL_MIN = kernels.NOGIL_THRESHOLD
 
 
 @cython.final
+@cython.freelist(4)
 cdef class _Pass:
     """One call on its way to the kernels: the Job record and the arrays it points into
-    (held here, so that they live as long as the pass)."""
+    (held here, so that they live as long as the pass). The layouts (1.5 kB each) live on
+    compute's stack: zero-filling them in every new object cost more than the whole pass at
+    N = 100."""
     cdef Job job
-    cdef Layout wlay, pwlay, mlay
     cdef Totals tot
     cdef int red, den_kind, nthreads
     cdef double den
     cdef object reduction, cdt, rdt, shape, masks
     cdef object x, t, w, pw, mask, gvec, lbuf, gbuf, hbuf, lfill, gfill, hfill
 
-    cdef options(self, bint logits, reduction, label_smoothing, num_threads, clamp_log, focal):
+    cdef options(self, bint logits, reduction, label_smoothing, num_threads, clamp_log, focal,
+                 Layout* layouts):
         """The scalar arguments, checked, into the job (num_threads: 0 for the default)."""
         red = _REDUCTIONS.get(reduction) if type(reduction) is str else None
         if red is None:
@@ -403,9 +407,9 @@ cdef class _Pass:
         self.job.focal = focal is not None
         self.job.alpha, self.job.gamma = (-1.0, 0.0) if focal is None else focal
         self.job.g = 1.0
-        self.job.wlay = &self.wlay
-        self.job.pwlay = &self.pwlay
-        self.job.mlay = &self.mlay
+        self.job.wlay = &layouts[0]
+        self.job.pwlay = &layouts[1]
+        self.job.mlay = &layouts[2]
 
     cdef operands(self, input, target):
         """input and target in the computation dtype (no copy for C-contiguous native
@@ -452,10 +456,10 @@ cdef class _Pass:
         cdef Py_ssize_t n = self.job.n
         if weight is not None:
             self.w, lay = _broadcast_operand(weight, "weight", self.shape, n, self.cdt)
-            self.job.w = _set_layout(&self.wlay, lay, self.w)
+            self.job.w = _set_layout(self.job.wlay, lay, self.w)
         if pos_weight is not None:
             self.pw, lay = _broadcast_operand(pos_weight, "pos_weight", self.shape, n, self.cdt)
-            self.job.pw = _set_layout(&self.pwlay, lay, self.pw)
+            self.job.pw = _set_layout(self.job.pwlay, lay, self.pw)
         if plain and where is None and self.masks is None and self.red != 3:
             return
         mask = lay = None
@@ -467,7 +471,7 @@ cdef class _Pass:
             mask, lay = _where_mask(functools.reduce(np.logical_and, self.masks), self.shape, n)
         if mask is not None:
             self.mask = mask
-            self.job.mask = <const uint8_t*>_set_layout(&self.mlay, lay, mask)
+            self.job.mask = <const uint8_t*>_set_layout(self.job.mlay, lay, mask)
         # the denominator of "mean" and "weighted_mean": the kept elements' count or weight
         # sum, from the pass itself, or for a gradient (scaled by it) from a first pass over
         # the mask and weight alone
@@ -537,9 +541,10 @@ cdef class _Pass:
 
     cdef tuple _buffer(self, out, name):
         buf, fill = _target_buffer(out, name, self.shape, self.cdt, self.rdt)
-        if fill is None and out is not None and any(
-                a is not None and np.may_share_memory(out, a)
-                for a in (self.x, self.t, self.w, self.pw, self.mask, self.gvec)):
+        if fill is None and out is not None and (
+                _overlap(out, self.x) or _overlap(out, self.t) or _overlap(out, self.w)
+                or _overlap(out, self.pw) or _overlap(out, self.mask)
+                or _overlap(out, self.gvec)):
             return np.empty(self.shape, self.cdt), out  # computed aside, copied after
         return buf, fill
 
@@ -598,10 +603,22 @@ cdef class _Pass:
         return loss, grad, hess
 
 
-cdef const void* _set_layout(Layout* lay, layout, arr):
+cdef inline bint _overlap(cnp.ndarray out, a):
+    """Whether the contiguous out's bytes meet those of the contiguous operand ``a`` (the
+    route's own coerced copy, or None)."""
+    if a is None:
+        return False
+    cdef char* p = <char*>cnp.PyArray_DATA(out)
+    cdef char* q = <char*>cnp.PyArray_DATA(<cnp.ndarray>a)
+    cdef Py_ssize_t np_ = cnp.PyArray_NBYTES(out), nq = cnp.PyArray_NBYTES(<cnp.ndarray>a)
+    return np_ > 0 and nq > 0 and p < q + nq and q < p + np_
+
+
+cdef const void* _set_layout(const Layout* dest, layout, arr):
     """Fill ``lay`` from ``(row_len, row_step, div, mod, stride)`` (``weight_layout``'s
     description of ``arr`` over the input) and return ``arr``'s data."""
     cdef Py_ssize_t k
+    cdef Layout* lay = <Layout*>dest  # the job reads it as const; the route fills it
     row_len, row_step, div, mod, stride = layout
     lay.row_len = row_len
     lay.row_step = row_step
