@@ -2,8 +2,14 @@
 
 Each function is one call of ``_bce.compute``, the single route to the kernel."""
 
-from ._bce import check_focal, check_label_smoothing, check_reduction, compute
-from ._config import resolve_num_threads
+from ._bce import compute
+from ._checks import (
+    check_clamp_log,
+    check_focal,
+    check_label_smoothing,
+    check_num_threads,
+    check_reduction,
+)
 
 _COMMON = """
     Parameters
@@ -385,7 +391,7 @@ class _Criterion:
         self.label_smoothing = (label_smoothing if label_smoothing is _ABSENT
                                 else check_label_smoothing(label_smoothing))
         if num_threads is not None:
-            resolve_num_threads(num_threads)
+            check_num_threads(num_threads)
         self.num_threads = num_threads
         self._extra = extra
 
@@ -430,9 +436,7 @@ class BCELoss(_Criterion):
 
     def __init__(self, weight=None, reduction="mean", *, label_smoothing=0.0, clamp_log=True,
                  num_threads=None):
-        if clamp_log is not True and clamp_log is not False:
-            raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
-        extra = {} if clamp_log else {"clamp_log": False}
+        extra = {} if check_clamp_log(clamp_log) else {"clamp_log": False}
         super().__init__(weight, reduction, num_threads, label_smoothing, **extra)
 
     def __call__(self, input, target, *, where=None, out=None):

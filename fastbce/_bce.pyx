@@ -34,6 +34,10 @@ from fastbce._job cimport (
 )
 
 from . import _config
+from ._checks import (
+    broadcasts_to, check_broadcast, check_clamp_log, check_focal, check_grad_output_shape,
+    check_label_smoothing, check_num_threads, check_out, check_reduction, check_target_shape,
+)
 
 cnp.import_array()
 
@@ -173,35 +177,6 @@ def _cast(arr, dtype):
         return np.asarray(arr, dtype=dtype, order="C")
 
 
-def check_reduction(reduction):
-    """The reduction's name as a plain ``str``. Any ``str`` whose value is a valid name is
-    accepted, subclasses included (``np.str_``, a ``StrEnum`` member), as torch does."""
-    if isinstance(reduction, str):
-        name = str.__str__(reduction)  # the value, whatever a subclass's __str__ says
-        if name in _REDUCTIONS:
-            return name
-    raise ValueError(
-        f"reduction must be one of 'none', 'mean', 'sum', 'weighted_mean', got {reduction!r}"
-    )
-
-
-def check_focal(alpha, gamma):
-    """(alpha, gamma) of the focal loss as floats: alpha any finite number (< 0 turns the
-    alpha term off, as in torchvision), gamma finite and >= 0."""
-    values = []
-    for name, value in (("alpha", alpha), ("gamma", gamma)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(
-                value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{name} must be a real number, got {value!r}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
-        values.append(value)
-    if values[1] < 0:
-        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
-    return values[0], values[1]
-
-
 def _where_mask(where, shape, n):
     """where= as a compact C-contiguous bool array and its layout, or (None, None) when it
     keeps every element."""
@@ -221,14 +196,6 @@ def _unmask(value, name, masks):
     if mask is not np.ma.nomask:
         masks.append(~mask)
     return np.ma.getdata(value)
-
-
-def check_label_smoothing(value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"label_smoothing must be a float in [0, 1), got {value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1), got {value!r}")
-    return float(value)
 
 
 def weight_layout(wshape, shape):
@@ -278,19 +245,6 @@ def _broadcast_operand(value, name, shape, n, cdt):
     return _compact(as_real_array(value, name), name, shape, n, cdt)
 
 
-def broadcasts_to(op_shape, shape):
-    """An operand of shape ``op_shape`` broadcasts to ``shape`` (and nothing larger)."""
-    try:
-        return np.broadcast_shapes(op_shape, shape) == shape
-    except ValueError:
-        return False
-
-
-def check_broadcast(op_shape, shape, name):
-    if not broadcasts_to(op_shape, shape):
-        raise ValueError(f"{name} shape {op_shape} does not broadcast to input shape {shape}")
-
-
 def _compact(wa, name, shape, n, dtype):
     """An operand read in place through a layout (a weight, pos_weight, where=): its compact
     C-contiguous copy in ``dtype`` (no copy when it is one already) and its layout."""
@@ -305,18 +259,6 @@ def _compact(wa, name, shape, n, dtype):
         flat = np.tile(flat, reps)
         row_len *= reps
     return flat, (row_len, row_step, div, mod, stride)
-
-
-def check_out(out, shape, dtype, name):
-    """Raise unless ``out`` is a writeable ndarray of exactly this shape and dtype."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"{name} has shape {out.shape}, expected {shape}")
-    if out.dtype != dtype:
-        raise TypeError(f"{name} has dtype {out.dtype}, expected {dtype}")
-    if not out.flags.writeable:
-        raise ValueError(f"{name} is read-only")
 
 
 def _target_buffer(out, name, shape, cdt, rdt):
@@ -397,9 +339,9 @@ cdef class _Pass:
         if type(label_smoothing) is not float or label_smoothing != 0.0:
             label_smoothing = check_label_smoothing(label_smoothing)
         if num_threads is not None:
-            self.nthreads = _config._check_num_threads(num_threads)
+            self.nthreads = check_num_threads(num_threads)
         if clamp_log is not True and clamp_log is not False:
-            raise TypeError(f"clamp_log must be True or False, got {clamp_log!r}")
+            check_clamp_log(clamp_log)
         memset(&self.job, 0, sizeof(Job))
         self.job.logits = logits
         self.job.ls = label_smoothing
@@ -434,10 +376,7 @@ cdef class _Pass:
                 target = _unmask(target, "target", self.masks)
             t = _cast(as_real_array(target, "target"), cdt)
         if not _same_shape(x, t):
-            raise ValueError(
-                f"target shape {t.shape} must equal input shape {x.shape} "
-                "(fastbce does not broadcast the target)"
-            )
+            check_target_shape(t.shape, x.shape)
         self.x, self.t, self.cdt, self.rdt, self.shape = x, t, cdt, rdt, x.shape
         self.job.n = x.size
         self.job.f64 = cdt is _F64
@@ -489,13 +428,8 @@ cdef class _Pass:
             if ga.ndim == 0:
                 with np.errstate(over="ignore", invalid="ignore"):
                     self.job.g = float(ga.astype(self.cdt))
-            elif self.red != 0:
-                raise ValueError(f"grad_output must be a scalar for reduction="
-                                 f"{self.reduction!r}, got shape {ga.shape}")
-            elif ga.shape != self.shape:
-                raise ValueError(f"grad_output shape {ga.shape} must equal input shape "
-                                 f"{self.shape}")
             else:
+                check_grad_output_shape(ga.shape, self.shape, self.reduction)
                 self.gvec = _cast(ga, self.cdt)
                 self.job.gvec = cnp.PyArray_DATA(<cnp.ndarray>self.gvec)
         if self.red & 1:  # "mean", "weighted_mean"

@@ -52,6 +52,81 @@ cdef void _den_chunk(const Job* jb, floating* wbuf, const uint8_t* mbuf, Py_ssiz
         _sum16(accw, wbuf, mv)
 
 
+cdef struct Walk:
+    # where a block's walk stands in its broadcast operands' layouts
+    Cursor w
+    Cursor pw
+    Cursor mask
+
+
+cdef inline void _walk_from(Walk* walk, const Job* jb, Py_ssize_t lo) noexcept nogil:
+    if jb.w != NULL:
+        _seek(&walk.w, jb.wlay, lo)
+    if jb.pw != NULL:
+        _seek(&walk.pw, jb.pwlay, lo)
+    if jb.mask != NULL:
+        _seek(&walk.mask, jb.mlay, lo)
+
+
+cdef inline uint32_t _chunk_setup(
+        const Job* jb, Py_ssize_t m, Py_ssize_t mv, Walk* walk, const floating** xp,
+        const floating** tp, const floating** wp, const floating** pwp, const uint8_t** mkp,
+        floating* xbuf, floating* tbuf, floating* wbuf, floating* pwbuf, uint8_t* mbuf,
+        double* accw, int64_t* cnt) noexcept nogil:
+    """One chunk of m elements, made ready for the math (the one set-up of _block and
+    _block_other): its weights gathered (times where='s 0 or 1), skipped elements replaced
+    by a valid pair, the denominators' share, label smoothing, pos_weight, and padding to
+    mv elements with x = t = 0 (pos_weight 1). *xp and *tp point to the chunk's input and
+    target on entry, to what the math reads on return; *wp, *pwp and *mkp are set to the
+    chunk's weights, pos_weight and mask where the job has them. Returns the range flags
+    of the smoothed targets."""
+    cdef const floating* x = xp[0]
+    cdef const floating* t = tp[0]
+    cdef floating a = <floating>(1.0 - jb.ls)
+    cdef floating b = <floating>(0.5 * jb.ls)
+    cdef uint32_t bad = 0
+    cdef Py_ssize_t j
+    if jb.w != NULL:
+        _gather(wbuf, <const floating*>jb.w, jb.wlay, &walk.w, m)
+        wp[0] = wbuf
+    if jb.mask != NULL:
+        _gather(mbuf, jb.mask, jb.mlay, &walk.mask, m)
+        mkp[0] = mbuf
+        _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
+                    <floating>(0.0 if jb.logits else 0.5), m)
+        x, t = xbuf, tbuf
+        wp[0] = wbuf
+    if jb.den:
+        _den_chunk(jb, wbuf, mbuf, m, mv, accw, cnt)
+    if jb.ls != 0.0:
+        for j in range(m):
+            bad |= _flags_target(t[j])
+            tbuf[j] = t[j] * a + b
+        t = tbuf
+    if jb.pw != NULL:
+        _gather(pwbuf, <const floating*>jb.pw, jb.pwlay, &walk.pw, m)
+        if jb.mask != NULL:  # a skipped element's pos_weight (inf, NaN) must not reach 0 * it
+            for j in range(m):
+                pwbuf[j] = pwbuf[j] if mbuf[j] else 1
+        pwp[0] = pwbuf
+    # The math runs over whole vectors: a chunk that ends inside one (the last of the
+    # array) is copied and padded with x = t = 0, valid in both families. So every
+    # element goes through the same vector code, never a scalar epilogue, and a result
+    # does not depend on where its element sits.
+    if mv != m:
+        if x != &xbuf[0]:
+            memcpy(xbuf, x, m * sizeof(floating))
+        if t != &tbuf[0]:
+            memcpy(tbuf, t, m * sizeof(floating))
+        for j in range(m, mv):
+            xbuf[j] = 0
+            tbuf[j] = 0
+            pwbuf[j] = 1
+        x, t = xbuf, tbuf
+    xp[0], tp[0] = x, t
+    return bad
+
+
 cdef void _den_block(const Job* jb, Py_ssize_t lo, Py_ssize_t hi, Totals* tb,
                      const floating* tag) noexcept nogil:
     """The denominators of elements [lo, hi) alone, with the very operations _block does
@@ -97,7 +172,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     """Elements [lo, hi): the loss sum in float64 (returned), outputs, and in tb the range
     flags, the denominators jb.den asks for (the kept elements' count, their weights' sum)
     and the chunks each path took."""
-    cdef int64_t chunks[NPATHS]
+    cdef int64_t nprod = 0, nlogits = 0, nhard = 0, nsoft = 0  # chunks per path
     cdef uint8_t mbuf[CHUNK]
     cdef double accw[LANES]
     cdef floating xbuf[CHUNK]
@@ -148,7 +223,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                           and jb.loss == NULL and unweighted and jb.hess == NULL)
     cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and unweighted
                          and jb.ls == 0.0)
-    cdef Cursor wc, pwc, mc
+    cdef Walk walk
     cdef const uint8_t* mk = NULL
     cdef const floating* ts = <const floating*>jb.t
     cdef const floating* x
@@ -157,8 +232,6 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef const floating* pw
     cdef const floating* gv = NULL
     cdef floating* lout
-    cdef floating a = <floating>(1.0 - jb.ls)
-    cdef floating b = <floating>(0.5 * jb.ls)
     cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
     cdef uint32_t bad = 0
     cdef bint want_loss = jb.loss != NULL or jb.want_sum
@@ -169,18 +242,11 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         prod[k] = 1.0
         expo[k] = 0
     tb.count = 0
-    for k in range(NPATHS):
-        chunks[k] = 0
     if floating is float:
         pw = ONES_F32
     else:
         pw = ONES_F64
-    if jb.w != NULL:
-        _seek(&wc, jb.wlay, lo)
-    if jb.pw != NULL:
-        _seek(&pwc, jb.pwlay, lo)
-    if jb.mask != NULL:
-        _seek(&mc, jb.mlay, lo)
+    _walk_from(&walk, jb, lo)
     # float32 prefetch distance: the next chunk, or two ahead for the logits gradient without
     # the loss (grad_hess: its loop is short, and one chunk's lead was too little beyond
     # the caches on one thread, 11% slower at 1e7 on AVX2; two chunks made the slower
@@ -205,46 +271,11 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             for j in range(0, CHUNK * sizeof(floating), 64):
                 fb_prefetch(<const char*>(x + ahead) + j)
                 fb_prefetch(<const char*>(t + ahead) + j)
-        if jb.w != NULL:
-            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
-            w = wbuf
-        if jb.mask != NULL:
-            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
-            mk = mbuf
-            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
-                        <floating>(0.0 if jb.logits else 0.5), m)
-            x, t, w = xbuf, tbuf, wbuf
-        if jb.den:
-            _den_chunk(jb, wbuf, mbuf, m, (m + LANES - 1) // LANES * LANES, accw, &tb.count)
-        if jb.ls != 0.0:
-            for j in range(m):
-                bad |= _flags_target(t[j])
-                tbuf[j] = t[j] * a + b
-            t = tbuf
-        if jb.pw != NULL:
-            _gather(pwbuf, <const floating*>jb.pw, jb.pwlay, &pwc, m)
-            if mk != NULL:  # a skipped element's pos_weight (inf, NaN) must not reach 0 * it
-                for j in range(m):
-                    pwbuf[j] = pwbuf[j] if mk[j] else 1
-            pw = pwbuf
+        mv = (m + LANES - 1) // LANES * LANES
+        bad |= _chunk_setup(jb, m, mv, &walk, &x, &t, &w, &pw, &mk, xbuf, tbuf, wbuf, pwbuf,
+                            mbuf, accw, &tb.count)
         if jb.gvec != NULL:
             gv = <const floating*>jb.gvec + c0
-        # The math runs over whole vectors: a chunk that ends inside one (the last of the
-        # array) is copied and padded with x = t = 0, valid in both families. So every
-        # element goes through the same vector code, never a scalar epilogue, and a result
-        # does not depend on where its element sits.
-        mv = (m + LANES - 1) // LANES * LANES
-        if mv != m:
-            if x != &xbuf[0]:
-                memcpy(xbuf, x, m * sizeof(floating))
-            if t != &tbuf[0]:
-                memcpy(tbuf, t, m * sizeof(floating))
-            for j in range(m, mv):
-                xbuf[j] = 0
-                tbuf[j] = 0
-                pwbuf[j] = 1
-            x = xbuf
-            t = tbuf
         # the math, into local buffers or, where nothing follows it, the outputs
         ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
         if mv == m:
@@ -295,9 +326,9 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 skip = backoff
                 backoff = 2 * backoff + 1 if backoff < 31 else 31
         if summed:
-            chunks[PATH_PRODUCT] += 1
+            nprod += 1
         elif jb.logits:
-            chunks[PATH_LOGITS] += 1
+            nlogits += 1
             if want_loss and want_grad:
                 # local buffers only: with three outputs beside three inputs GCC would need
                 # more run-time alias checks than it makes, and not vectorise
@@ -318,7 +349,10 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             else:
                 bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <NoPw*>NULL)
         else:
-            chunks[PATH_HARD if hard and want_loss else PATH_SOFT] += 1
+            if hard and want_loss:
+                nhard += 1
+            else:
+                nsoft += 1
             if want_loss and want_grad:
                 bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossGrad*>NULL)
             elif want_loss:
@@ -361,8 +395,10 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 _zero_skipped(<floating*>jb.hess + c0, mk, m)
     tb.flags = bad
     tb.wsum = _fold16(accw)
-    for k in range(NPATHS):
-        tb.chunks[k] = chunks[k]
+    tb.chunks[PATH_PRODUCT] = nprod
+    tb.chunks[PATH_LOGITS] = nlogits
+    tb.chunks[PATH_HARD] = nhard
+    tb.chunks[PATH_SOFT] = nsoft
     if renorms:
         if jb.logits:
             extra += _prod_sum(prod, expo, renorms)
@@ -386,14 +422,15 @@ cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ss
     cdef floating lbuf[CHUNK]
     cdef floating gbuf[CHUNK]
     cdef floating hbuf[CHUNK]
-    cdef Cursor wc, mc
+    cdef floating pwbuf[CHUNK]
+    cdef Walk walk
+    cdef const uint8_t* mk = NULL
     cdef const floating* x
     cdef const floating* t
     cdef const floating* w = NULL
+    cdef const floating* pw = NULL
     cdef const floating* gv = NULL
     cdef floating* out
-    cdef floating a = <floating>(1.0 - jb.ls)
-    cdef floating b = <floating>(0.5 * jb.ls)
     cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
     cdef uint32_t bad = 0
     tb.chunks[PATH_OTHER] = nchunks
@@ -405,10 +442,7 @@ cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ss
         acc[k] = 0.0
         accw[k] = 0.0
     tb.count = 0
-    if jb.w != NULL:
-        _seek(&wc, jb.wlay, lo)
-    if jb.mask != NULL:
-        _seek(&mc, jb.mlay, lo)
+    _walk_from(&walk, jb, lo)
     for ci in range(nchunks):
         c0 = lo + ci * CHUNK
         m = hi - c0
@@ -417,33 +451,10 @@ cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ss
         mv = (m + LANES - 1) // LANES * LANES
         x = xs + c0
         t = <const floating*>jb.t + c0
-        if jb.w != NULL:
-            _gather(wbuf, <const floating*>jb.w, jb.wlay, &wc, m)
-            w = wbuf
-        if jb.mask != NULL:
-            _gather(mbuf, jb.mask, jb.mlay, &mc, m)
-            _mask_chunk(x, t, xbuf, tbuf, wbuf, mbuf, jb.w != NULL,
-                        <floating>(0.0 if jb.logits else 0.5), m)
-            x, t, w = xbuf, tbuf, wbuf
-        if jb.den:
-            _den_chunk(jb, wbuf, mbuf, m, mv, accw, &tb.count)
-        if jb.ls != 0.0:
-            for j in range(m):
-                bad |= _flags_target(t[j])
-                tbuf[j] = t[j] * a + b
-            t = tbuf
+        bad |= _chunk_setup(jb, m, mv, &walk, &x, &t, &w, &pw, &mk, xbuf, tbuf, wbuf, pwbuf,
+                            mbuf, accw, &tb.count)
         if jb.gvec != NULL:
             gv = <const floating*>jb.gvec + c0
-        if mv != m:  # padded to whole vectors, as in _block
-            if x != &xbuf[0]:
-                memcpy(xbuf, x, m * sizeof(floating))
-            if t != &tbuf[0]:
-                memcpy(tbuf, t, m * sizeof(floating))
-            for j in range(m, mv):
-                xbuf[j] = 0
-                tbuf[j] = 0
-            x = xbuf
-            t = tbuf
         if jb.focal:
             bad |= _focal_loop(x, t, lbuf, gbuf, hbuf, mv, <floating>jb.alpha,
                                <floating>jb.gamma)

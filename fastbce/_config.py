@@ -2,10 +2,11 @@
 
 import importlib
 import importlib.util
-import operator
 import os
 
 import numpy as np
+
+from ._checks import check_num_threads
 
 # Best first. Each is the same _kernels.pyx compiled for one x86-64 level; level is what
 # _kernels_baseline.cpu_level() must report for this CPU to run it.
@@ -54,20 +55,6 @@ kernels, kernels_name, kernels_runnable, kernels_built = _load_kernels()
 _global_num_threads = None
 
 
-def _check_num_threads(n):
-    if isinstance(n, (bool, np.bool_)):
-        raise TypeError(f"num_threads must be an integer, got {n!r}")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"num_threads must be an integer or None, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"num_threads must be at least 1, got {n}")
-    if n > 1 << 16:
-        raise ValueError(f"num_threads must be at most 65536, got {n}")
-    return n
-
-
 def set_num_threads(num_threads):
     """Set the thread count used when a call passes ``num_threads=None``.
 
@@ -75,7 +62,7 @@ def set_num_threads(num_threads):
     ``OMP_NUM_THREADS`` and threadpoolctl limits.
     """
     global _global_num_threads
-    _global_num_threads = None if num_threads is None else _check_num_threads(num_threads)
+    _global_num_threads = None if num_threads is None else check_num_threads(num_threads)
 
 
 def get_num_threads():
@@ -92,7 +79,7 @@ def get_num_threads():
 def resolve_num_threads(num_threads):
     if num_threads is None:
         return _global_num_threads if _global_num_threads is not None else kernels.max_threads()
-    return _check_num_threads(num_threads)
+    return check_num_threads(num_threads)
 
 
 def show_config(print_=False):

@@ -24,7 +24,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 import math
-import numbers
 import os
 import warnings
 from functools import partial
@@ -32,8 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _api, _bce, _config
-from .metrics import check_pred_shape
+from . import _api, _bce, _checks
 
 __all__ = [
     "binary_cross_entropy",
@@ -296,7 +294,7 @@ def _aligned(value, name, x):
     else:
         _known_shape(value, name)
     shape = x.shape
-    _bce.check_broadcast(value.shape, shape, name)
+    _checks.check_broadcast(value.shape, shape, name)
     full = (1,) * (len(shape) - value.ndim) + tuple(value.shape)
     chunks = tuple((1,) if full[i] == 1 else x.chunks[i] for i in range(len(shape)))
     if isinstance(value, da.Array):
@@ -335,7 +333,7 @@ class _Problem(NamedTuple):
 
 def _prepare(logits, input, target, weight, pos_weight, reduction, label_smoothing,
              num_threads, want_grad=False, grad_output=1.0, split_every=None):
-    reduction = _bce.check_reduction(reduction)  # a plain str from here on
+    reduction = _checks.check_reduction(reduction)  # a plain str from here on
     red = _REDUCTIONS[reduction]
     if not isinstance(input, da.Array):
         input = _as_dask(input, "input")
@@ -386,7 +384,8 @@ def _prepare(logits, input, target, weight, pos_weight, reduction, label_smoothi
                                  meta=np.empty((0,) * w.ndim, object), token="fastbce-wsum")
             wsum = _reduce(parts, _identity, partial(_agg_wsum, multiplier=multiplier), _F64,
                            split_every)
-    base = _Spec(logits, _bce.check_label_smoothing(label_smoothing), num_threads, cdt, rdt, ())
+    base = _Spec(logits, _checks.check_label_smoothing(label_smoothing), num_threads, cdt, rdt,
+                 ())
     return _Problem(x, t, w, pw, gvec, g, red, reduction, base, wsum, split_every)
 
 
@@ -713,44 +712,10 @@ class _LogLossSpec(NamedTuple):
     pdt: np.dtype          # y_pred's dtype (float16, float32 or float64)
 
 
-def _unique_labels(y):
-    try:
-        return np.unique(y).tolist()
-    except TypeError:  # unorderable mix, e.g. strings and numbers
-        raise ValueError("Mix of label input types in y_true (string and number): labels "
-                         "must be all numbers or all strings") from None
-
-
 def _too_many(seen):
     shown = ", ".join(repr(v) for v in seen[:5]) + (", ..." if len(seen) > 5 else "")
     return (f"y_true has at least {len(seen)} classes [{shown}]: {_MULTICLASS_HINT} for "
             "multiclass input")
-
-
-def _check_probabilities(p):
-    """The checks fastbce.metrics.log_loss makes of y_pred, on one chunk (so an extreme
-    value named in a message is the chunk's); returns the chunk's (min, max)."""
-    lo, hi = p.min(), p.max()  # NaN propagates into both
-    if np.isnan(lo) or np.isnan(hi):
-        raise ValueError("Input contains NaN.")
-    if np.isinf(lo) or np.isinf(hi):
-        raise ValueError(f"Input contains infinity or a value too large for {p.dtype!r}.")
-    if hi > 1:
-        raise ValueError(f"y_prob contains values greater than 1: {hi}")
-    if lo < 0:
-        raise ValueError(f"y_prob contains values lower than 0: {lo}")
-    return lo, hi
-
-
-def _check_weights(w):
-    if w.dtype.kind == "f" and w.size and not np.isfinite(w.sum()):
-        bad = "NaN" if np.isnan(w).any() else "infinity or a value too large"
-        raise ValueError(f"Input sample_weight contains {bad}.")
-
-
-def _no_nan_labels(y):
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise ValueError("Input y contains NaN.")
 
 
 def _chunk_labels(y):
@@ -758,7 +723,7 @@ def _chunk_labels(y):
     message, when there are more than two). Numbers take two reductions and a count, not a
     sort."""
     if y.dtype.kind not in "biuf":
-        return _unique_labels(y)
+        return _checks.unique_labels(y, "y_true").tolist()
     if not y.size:
         return []
     lo, hi = y.min(), y.max()
@@ -768,7 +733,7 @@ def _chunk_labels(y):
         return [lo.item()]
     if np.count_nonzero((y == lo) | (y == hi)) == y.size:
         return [lo.item(), hi.item()]
-    return _unique_labels(y)
+    return _checks.unique_labels(y, "y_true").tolist()
 
 
 def _log_loss_task(spec, y, p, w):
@@ -778,10 +743,10 @@ def _log_loss_task(spec, y, p, w):
     eps = dtype.type(np.finfo(dtype).eps)
     inside = False  # all of y_pred in [eps, 1 - eps]: nothing to clip
     if p.size:
-        lo, hi = _check_probabilities(p)
+        lo, hi = _checks.check_probabilities(p)
         inside = lo >= eps and hi <= 1 - eps
     if w is not None:
-        _check_weights(w)
+        _checks.check_sample_weight_values(w)
     rows_off = False
     if spec.two_columns:
         if p.size:
@@ -821,8 +786,8 @@ def _log_loss_task(spec, y, p, w):
         except TypeError:
             member = False
         if not member:
-            _no_nan_labels(y)
-            extra = set(_unique_labels(y)) - {neg, pos}
+            _checks.check_no_nan_labels(y)
+            extra = set(_checks.unique_labels(y, "y_true").tolist()) - {neg, pos}
             raise ValueError(f"y_true contains values {extra} not belonging to the passed "
                              f"labels {spec.labels}.")
         seen_01 = (neg, pos) == (0, 1)
@@ -888,13 +853,7 @@ def _log_loss_aggregate(x_chunk, spec, n, normalize, ydt, axis=None, keepdims=No
         classes = spec.classes
     else:
         classes = m["seen"]
-        if len(classes) == 1:
-            raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide "
-                             "the list of all expected class labels explicitly through the "
-                             "labels argument.")
-        if ydt.kind == "f" and any(c != round(c) for c in classes):
-            raise ValueError(f"Unknown label type: continuous (y_true holds "
-                             f"{np.array(classes)}); class labels are needed, e.g. 0 and 1")
+        _checks.check_classes_found(classes, ydt.kind)
     parts = [m["both"]]
     for label, (pos, neg) in m["one"].items():
         parts.append(pos if label == classes[1] else neg)
@@ -910,28 +869,6 @@ def _log_loss_aggregate(x_chunk, spec, n, normalize, ydt, axis=None, keepdims=No
     out = np.empty((), dtype=object)
     out[()] = (value, m["rows_off"])
     return out
-
-
-def _log_loss_classes(labels):
-    """The two classes of ``labels`` (sorted), checked as fastbce.metrics checks them."""
-    arr = np.asarray(labels)
-    try:
-        classes = np.unique(arr)
-    except TypeError:
-        raise ValueError("Mix of label input types in labels (string and number): labels "
-                         "must be all numbers or all strings") from None
-    if classes.size < 2:
-        raise ValueError(f"The labels array needs to contain at least two labels, got "
-                         f"{classes}.")
-    if classes.size > 2:
-        raise ValueError(f"labels has {classes.size} classes {classes}: {_MULTICLASS_HINT}"
-                         " for multiclass input")
-    if not np.array_equal(classes, arr):
-        first, second = classes.tolist()
-        warnings.warn(f"labels={labels} are taken in sorted order, {[first, second]}: the "
-                      f"first column of y_pred is the probability of {first!r}, the second "
-                      f"(or a 1-D y_pred) that of {second!r}.", UserWarning, stacklevel=3)
-    return tuple(classes.tolist())
 
 
 def _lazy_1d(value, name):
@@ -1010,7 +947,7 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None,
         if p.dtype.kind not in "biuf":
             raise ValueError(f"y_pred must hold numbers, got dtype {p.dtype}")
         p = p.astype(np.float64)
-    check_pred_shape(p, y_pred, _MULTICLASS_HINT)
+    _checks.check_pred_shape(p, y_pred, _MULTICLASS_HINT)
     y = _lazy_1d(y_true, "y_true")
     if y.ndim != 1:
         raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
@@ -1032,11 +969,11 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None,
                              f"Expected either a scalar value or a 1D array of length {n}.")
         if w.dtype.kind not in "biuf":
             raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
-    if not isinstance(normalize, (bool, np.bool_, numbers.Integral)):
-        raise TypeError(f"normalize must be a bool, got {normalize!r}")
+    normalize = _checks.check_normalize(normalize)
     if num_threads is not None:
-        _config._check_num_threads(num_threads)
-    classes = None if labels is None else _log_loss_classes(labels)
+        _checks.check_num_threads(num_threads)
+    classes = None if labels is None else tuple(
+        _checks.check_labels(labels, _MULTICLASS_HINT, stacklevel=2).tolist())
 
     two_columns = p.ndim == 2 and p.shape[1] == 2
     if p.ndim == 2 and not two_columns:

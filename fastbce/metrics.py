@@ -8,32 +8,16 @@ use it in its place, or as a scorer::
                          response_method="predict_proba")
 """
 
-import numbers
 import warnings
 
 import numpy as np
 
-from . import _api
+from . import _api, _checks
 
 __all__ = ["log_loss"]
 
 _FLOATS = (np.float16, np.float32, np.float64)  # kept as they are; anything else -> float64
 _MULTICLASS_HINT = "fastbce.metrics.log_loss is binary only; use sklearn.metrics.log_loss"
-
-
-def check_pred_shape(p, y_pred, hint):
-    """scikit-learn's checks of y_pred's shape (``p``: y_pred as an array, NumPy or dask)."""
-    if p.ndim == 0:
-        raise ValueError(f"y_pred must be an array of shape (n_samples,) or (n_samples, 2), "
-                         f"got a scalar {y_pred!r}")
-    if p.ndim > 2:
-        raise ValueError(f"Found array with dim {p.ndim}, while dim <= 2 is required.")
-    if p.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={p.shape}) while a minimum of 1 "
-                         "is required.")
-    if p.ndim == 2 and p.shape[1] > 2:
-        raise ValueError(f"y_pred has {p.shape[1]} columns: {hint} for multiclass "
-                         "probabilities")
 
 
 def _probabilities(y_pred):
@@ -46,16 +30,8 @@ def _probabilities(y_pred):
             p = p.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"y_pred must hold numbers: {exc}") from None
-    check_pred_shape(p, y_pred, _MULTICLASS_HINT)
-    lo, hi = p.min(), p.max()  # NaN propagates into both
-    if np.isnan(lo) or np.isnan(hi):
-        raise ValueError("Input contains NaN.")
-    if np.isinf(lo) or np.isinf(hi):
-        raise ValueError(f"Input contains infinity or a value too large for {p.dtype!r}.")
-    if hi > 1:
-        raise ValueError(f"y_prob contains values greater than 1: {hi}")
-    if lo < 0:
-        raise ValueError(f"y_prob contains values lower than 0: {lo}")
+    _checks.check_pred_shape(p, y_pred, _MULTICLASS_HINT)
+    _checks.check_probabilities(p)
     return p
 
 
@@ -66,11 +42,7 @@ def _sample_weight(sample_weight, n):
                          f"Expected either a scalar value or a 1D array of length {n}.")
     if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or np.iscomplexobj(w):
         raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
-    if w.dtype.kind == "f":
-        total = w.sum()
-        if not np.isfinite(total):  # one reduction; find the culprit only on this path
-            bad = "NaN" if np.isnan(w).any() else "infinity or a value too large"
-            raise ValueError(f"Input sample_weight contains {bad}.")
+    _checks.check_sample_weight_values(w)
     if not w.any():
         raise ValueError("Sample weights must contain at least one non-zero number.")
     return w
@@ -85,62 +57,33 @@ def _two_values(y):
         if np.count_nonzero((y == lo) | (y == hi)) == y.size:
             return np.array([lo, hi])
         return None
-    values = _unique(y, "y_true")
+    values = _checks.unique_labels(y, "y_true")
     if y.dtype.kind == "O" and not all(isinstance(v, str) for v in values.tolist()):
         raise ValueError("Unknown label type: an object array of y_true labels must hold "
                          "strings (numbers belong in a numeric array)")
     return values if values.size <= 2 else None
 
 
-def _unique(a, name):
-    try:
-        return np.unique(a)
-    except TypeError:  # unorderable mix, e.g. strings and numbers
-        raise ValueError(f"Mix of label input types in {name} (string and number): "
-                         "labels must be all numbers or all strings") from None
-
-
 def _classes(y, labels):
     """The two classes, sorted (the second is the positive class), checked like sklearn."""
-    if y.dtype.kind == "f":
-        lo, hi = y.min(), y.max()
-        if np.isnan(lo) or np.isnan(hi):
-            raise ValueError("Input y contains NaN.")
+    _checks.check_no_nan_labels(y)
     if labels is not None:
-        classes = _unique(np.asarray(labels), "labels")
-        if classes.size < 2:
-            raise ValueError(f"The labels array needs to contain at least two labels, got "
-                             f"{classes}.")
-        if classes.size > 2:
-            raise ValueError(f"labels has {classes.size} classes {classes}: {_MULTICLASS_HINT}"
-                             " for multiclass input")
-        if not np.array_equal(classes, np.asarray(labels)):
-            first, second = classes.tolist()
-            warnings.warn(f"labels={labels} are taken in sorted order, {[first, second]}: "
-                          f"the first column of y_pred is the probability of {first!r}, the "
-                          f"second (or a 1-D y_pred) that of {second!r}.", UserWarning,
-                          stacklevel=3)
+        classes = _checks.check_labels(labels, _MULTICLASS_HINT, stacklevel=3)
         try:
             inside = np.count_nonzero((y == classes[0]) | (y == classes[1])) == y.size
         except TypeError:
             inside = False
         if not inside:
-            extra = set(_unique(y, "y_true").tolist()) - set(classes.tolist())
+            extra = set(_checks.unique_labels(y, "y_true").tolist()) - set(classes.tolist())
             raise ValueError(f"y_true contains values {extra} not belonging to the passed "
                              f"labels {labels}.")
         return classes
     classes = _two_values(y)
     if classes is None:
-        found = _unique(y, "y_true")
+        found = _checks.unique_labels(y, "y_true")
         raise ValueError(f"y_true has {found.size} classes {found}: {_MULTICLASS_HINT} for "
                          "multiclass input")
-    if classes.size == 1:
-        raise ValueError(f"y_true contains only one label ({classes[0]}). Please provide the "
-                         "list of all expected class labels explicitly through the labels "
-                         "argument.")
-    if y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):
-        raise ValueError(f"Unknown label type: continuous (y_true holds {classes}); class "
-                         "labels are needed, e.g. 0 and 1")
+    _checks.check_classes_found(classes.tolist(), y.dtype.kind)
     return classes
 
 
@@ -206,8 +149,7 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None)
     if len(set(lengths)) > 1:
         raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
     w = None if sample_weight is None else _sample_weight(sample_weight, p.shape[0])
-    if not isinstance(normalize, (bool, np.bool_, numbers.Integral)):
-        raise TypeError(f"normalize must be a bool, got {normalize!r}")
+    normalize = _checks.check_normalize(normalize)
     classes = _classes(y, labels)
 
     dtype = p.dtype
