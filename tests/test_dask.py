@@ -181,7 +181,7 @@ def test_stub_names_the_public_api():
     import ast
     import importlib.resources
 
-    text = importlib.resources.files("fastbce").joinpath("dask.pyi").read_text()
+    text = importlib.resources.files("fastbce.dask").joinpath("__init__.pyi").read_text()
     names = {node.name for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
     assert set(fd.__all__) == names
 

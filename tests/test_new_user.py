@@ -322,9 +322,14 @@ def test_label_smoothing_is_keyword_only_in_both_criteria():
         assert cls(label_smoothing=0.1).label_smoothing == 0.1
 
 
-def test_show_config_prints_once_in_a_repl():
+def test_show_config_prints_once_in_a_repl(tmp_path):
+    # (run where no fastbce source tree is on the path: the installed package's config)
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
     code = "import fastbce\nfastbce.show_config(print_=True)\n"
     r = subprocess.run([sys.executable, "-i"], input=code, capture_output=True, text=True,
-                       check=True, timeout=60)
+                       check=True, timeout=60, cwd=tmp_path, env=env)
     assert r.stdout.count("kernels_runnable") == 1, r.stdout
     assert fastbce.show_config(print_=False)["kernels"] in fastbce.show_config()["kernels_runnable"]
