@@ -246,45 +246,77 @@ _bce_logits_op.register_vmap(_vmap_rule(torch.ops.fastbce.binary_cross_entropy_w
 # ---------------------------------------------------------------- the eager route
 
 
-# In eager mode the same computation and backward as the operators' (``_fused``,
-# ``_input_grad``) run in an autograd.Function, without the dispatcher's Python kernels. They
-# are named after torch's nodes, so a loss prints as ``grad_fn=<BinaryCrossEntropyBackward>``.
+def _plain(*tensors):
+    """None of these is a functorch-wrapped tensor (BatchedTensor, GradTrackingTensor) or a
+    tensor subclass: their memory can be read."""
+    return all(t is None or (type(t) is torch.Tensor and not _is_wrapped(t)) for t in tensors)
+
+
+# Eager and torch.func calls run the operators' computation and backward (``_fused``,
+# ``_input_grad``) in these autograd.Functions: on plain tensors they call ``_fused`` without
+# the dispatcher's Python kernels; on batched ones (vmap) the operator and its vmap rule. The
+# custom operators' own autograd does not support torch.func.grad (its generated Function
+# has no setup_context). They are named after torch's nodes, so a loss prints as
+# ``grad_fn=<BinaryCrossEntropyBackward>``.
 class BinaryCrossEntropy(torch.autograd.Function):
-    """fastbce's fused loss and gradient as an eager autograd node (probabilities)."""
+    """fastbce's fused loss and gradient as an autograd node (probabilities)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, input, target, weight, reduction, label_smoothing):
-        loss, grad = _fused(False, input, target, weight, None, reduction, label_smoothing, True)
-        ctx.save_for_backward(input, target, weight, None, grad)
-        ctx.args = (reduction, label_smoothing)
-        return loss
+    def forward(input, target, weight, reduction, label_smoothing):
+        if _plain(input, target, weight):
+            return _fused(False, input, target, weight, None, reduction, label_smoothing, True)
+        return torch.ops.fastbce.binary_cross_entropy(input, target, weight, reduction,
+                                                      label_smoothing, True)
 
     @staticmethod
-    def backward(ctx, grad_loss):
+    def setup_context(ctx, inputs, output):
+        _setup_bce(ctx, (*inputs, True), output)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_of_grad):
         return _input_grad(False, ctx.saved_tensors, *ctx.args, grad_loss), None, None, None, None
 
 
 class BinaryCrossEntropyWithLogits(torch.autograd.Function):
-    """fastbce's fused loss and gradient as an eager autograd node (logits)."""
+    """fastbce's fused loss and gradient as an autograd node (logits)."""
+
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, input, target, weight, pos_weight, reduction, label_smoothing):
-        loss, grad = _fused(True, input, target, weight, pos_weight, reduction,
-                            label_smoothing, True)
-        ctx.save_for_backward(input, target, weight, pos_weight, grad)
-        ctx.args = (reduction, label_smoothing)
-        return loss
+    def forward(input, target, weight, pos_weight, reduction, label_smoothing):
+        if _plain(input, target, weight, pos_weight):
+            return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
+                          True)
+        return torch.ops.fastbce.binary_cross_entropy_with_logits(
+            input, target, weight, pos_weight, reduction, label_smoothing, True)
 
     @staticmethod
-    def backward(ctx, grad_loss):
+    def setup_context(ctx, inputs, output):
+        _setup_bce_logits(ctx, (*inputs, True), output)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_of_grad):
         grad = _input_grad(True, ctx.saved_tensors, *ctx.args, grad_loss)
         return grad, None, None, None, None, None
 
 
+# Function.apply binds its arguments with inspect.signature for a setup_context-style Function
+# (14 us a call, twice the kernel at a training batch) before calling the C apply below;
+# outside torch.func transforms the functionals call that C apply directly.
+_apply_bce = super(torch.autograd.Function, BinaryCrossEntropy).apply
+_apply_bce_logits = super(torch.autograd.Function, BinaryCrossEntropyWithLogits).apply
+_transforms_active = torch._C._are_functorch_transforms_active
+
+
 def _route(input, *others):
-    """How fastbce computes this call: "eager" (plain CPU tensors, no mode or transform
-    active: the autograd.Function), "op" (the registered operator) or None (torch's
-    function: see the module docstring)."""
+    """How fastbce computes this call: "function" (eager, and torch.func's grad and vmap: the
+    autograd.Functions above), "op" (compiled, exported, under a dispatch or function mode,
+    tensor subclasses: the registered operator) or None (torch's function: see the module
+    docstring)."""
     if not (isinstance(input, torch.Tensor) and input.dtype in _SERVED_DTYPES
             and input.device.type == "cpu" and input.layout is torch.strided):
         return None
@@ -311,8 +343,8 @@ def _route(input, *others):
         keys = {i.key() for i in retrieve_all_functorch_interpreters()}
         forward_mode = {torch._C._functorch.TransformType.Jvp,
                         torch._C._functorch.TransformType.Functionalize}
-        return None if keys & forward_mode else "op"
-    return "eager"
+        return None if keys & forward_mode else "function"
+    return "function"
 
 
 def _reduction(size_average, reduce, reduction):
@@ -358,10 +390,13 @@ def binary_cross_entropy(
     if route is None:
         return _torch_loss(False, input, target, weight, None, reduction, label_smoothing)
     with_grad = input.requires_grad and torch.is_grad_enabled()
-    if route == "eager":
+    if route == "function":
         if with_grad:
-            return BinaryCrossEntropy.apply(input, target, weight, reduction, label_smoothing)
-        return _fused(False, input, target, weight, None, reduction, label_smoothing, False)[0]
+            apply = BinaryCrossEntropy.apply if _transforms_active() else _apply_bce
+            return apply(input, target, weight, reduction, float(label_smoothing))[0]
+        if _plain(input, target, weight):
+            return _fused(False, input, target, weight, None, reduction, label_smoothing,
+                          False)[0]
     return torch.ops.fastbce.binary_cross_entropy(
         input, target, weight, reduction, float(label_smoothing), with_grad)[0]
 
@@ -402,12 +437,15 @@ def binary_cross_entropy_with_logits(
     if route is None:
         return _torch_loss(True, input, target, weight, pos_weight, reduction, label_smoothing)
     with_grad = input.requires_grad and torch.is_grad_enabled()
-    if route == "eager":
+    if route == "function":
         if with_grad:
-            return BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight,
-                                                      reduction, label_smoothing)
-        return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
-                      False)[0]
+            apply = (BinaryCrossEntropyWithLogits.apply if _transforms_active()
+                     else _apply_bce_logits)
+            return apply(input, target, weight, pos_weight, reduction,
+                         float(label_smoothing))[0]
+        if _plain(input, target, weight, pos_weight):
+            return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
+                          False)[0]
     return torch.ops.fastbce.binary_cross_entropy_with_logits(
         input, target, weight, pos_weight, reduction, float(label_smoothing), with_grad)[0]
 
