@@ -50,8 +50,6 @@ if not hasattr(torch.library, "register_vmap"):  # pragma: no cover - CI has tor
         f"found {torch.__version__}: pip install -U 'fastbce[torch]'"
     )
 
-from typing import Optional
-
 import numpy as np
 from torch.nn import _reduction as _torch_reduction
 from torch.nn import functional as _F
@@ -171,19 +169,25 @@ def _input_grad(logits, saved, reduction, label_smoothing, grad_loss):
     return grad * grad_loss
 
 
-@torch.library.custom_op("fastbce::binary_cross_entropy", mutates_args=())
-def _bce_op(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
-            reduction: str, label_smoothing: float, with_grad: bool,
-            ) -> tuple[torch.Tensor, torch.Tensor]:
+# The schemas are written out (not inferred from annotations, which Python 3.9 cannot
+# evaluate in the ``Tensor | None`` form).
+@torch.library.custom_op(
+    "fastbce::binary_cross_entropy", mutates_args=(),
+    schema="(Tensor input, Tensor target, Tensor? weight, str reduction, float label_smoothing, "
+           "bool with_grad) -> (Tensor, Tensor)",
+)
+def _bce_op(input, target, weight, reduction, label_smoothing, with_grad):
     """(loss, d loss / d input) of torch.nn.functional.binary_cross_entropy, fused; the
     gradient is an empty placeholder unless ``with_grad``."""
     return _fused(False, input, target, weight, None, reduction, label_smoothing, with_grad)
 
 
-@torch.library.custom_op("fastbce::binary_cross_entropy_with_logits", mutates_args=())
-def _bce_logits_op(input: torch.Tensor, target: torch.Tensor, weight: Optional[torch.Tensor],
-                   pos_weight: Optional[torch.Tensor], reduction: str, label_smoothing: float,
-                   with_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+@torch.library.custom_op(
+    "fastbce::binary_cross_entropy_with_logits", mutates_args=(),
+    schema="(Tensor input, Tensor target, Tensor? weight, Tensor? pos_weight, str reduction, "
+           "float label_smoothing, bool with_grad) -> (Tensor, Tensor)",
+)
+def _bce_logits_op(input, target, weight, pos_weight, reduction, label_smoothing, with_grad):
     """(loss, d loss / d input) of torch.nn.functional.binary_cross_entropy_with_logits."""
     return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
                   with_grad)
@@ -384,8 +388,8 @@ def binary_cross_entropy(
     """
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
-    if label_smoothing != 0.0:
-        label_smoothing = check_label_smoothing(label_smoothing)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
+        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
     route = _route(input, target, weight) if reduction in _REDUCTIONS else None
     if route is None:
         return _torch_loss(False, input, target, weight, None, reduction, label_smoothing)
@@ -431,8 +435,8 @@ def binary_cross_entropy_with_logits(
     """
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
-    if label_smoothing != 0.0:
-        label_smoothing = check_label_smoothing(label_smoothing)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
+        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
     route = _route(input, target, weight, pos_weight) if reduction in _REDUCTIONS else None
     if route is None:
         return _torch_loss(True, input, target, weight, pos_weight, reduction, label_smoothing)
