@@ -64,6 +64,12 @@ __all__ = [
     "binary_cross_entropy_with_logits",
 ]
 
+# Eager calls of the logits loss on fewer elements than this run torch's own function: below
+# it torch's C++ operator and autograd node cost less than fastbce's Python autograd.Function
+# (measured crossover on the reference machine: docs/adapters.md, "Benchmark"). 0: fastbce
+# always. Compiled, exported and torch.func calls always use the operator.
+LOGITS_MIN_ELEMENTS = 32768
+
 _SERVED_DTYPES = (torch.float32, torch.float64)
 _REDUCTIONS = ("mean", "sum", "none", "weighted_mean")
 _is_compiling = torch.compiler.is_compiling
@@ -438,6 +444,8 @@ def binary_cross_entropy_with_logits(
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
         label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
     route = _route(input, target, weight, pos_weight) if reduction in _REDUCTIONS else None
+    if route == "function" and input.numel() < LOGITS_MIN_ELEMENTS and not _transforms_active():
+        route = None  # torch's function is faster here
     if route is None:
         return _torch_loss(True, input, target, weight, pos_weight, reduction, label_smoothing)
     with_grad = input.requires_grad and torch.is_grad_enabled()

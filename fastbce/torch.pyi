@@ -13,6 +13,8 @@ __all__ = [
     "binary_cross_entropy_with_logits",
 ]
 
+LOGITS_MIN_ELEMENTS: int
+
 def binary_cross_entropy(
     input: Tensor,
     target: Tensor,

@@ -20,6 +20,13 @@ REDUCTIONS = ["mean", "sum", "none"]
 # torch_ref), to float32 rounding; torch's own float32 logits loss loses digits to cancellation
 TOL = {torch.float64: {"rtol": 1e-12, "atol": 0.0}, torch.float32: {"rtol": 1e-5, "atol": 1e-7}}
 
+@pytest.fixture(autouse=True)
+def fastbce_at_every_size(monkeypatch):
+    """fastbce computes the small logits calls too (eager calls under LOGITS_MIN_ELEMENTS run
+    torch's function; test_small_logits_calls_are_torchs covers that)."""
+    monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 0)
+
+
 
 def data(shape, dtype, seed=0, logits=False):
     g = torch.Generator().manual_seed(seed)
@@ -426,6 +433,18 @@ def test_fastbce_reads_the_tensors_memory_and_torchs_thread_count(spy):
     assert (n1, n2) == (1, 2)
     assert x1.__array_interface__["data"][0] == x.data_ptr()  # a view, not a copy
     assert t1.__array_interface__["data"][0] == t.data_ptr()
+
+
+def test_small_logits_calls_are_torchs(spy, monkeypatch):
+    monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 32768)  # the default
+    x, t = data((4095, 8), torch.float32, logits=True)
+    a = loss_and_grad(ft.binary_cross_entropy_with_logits, x, t)
+    assert spy == []
+    b = loss_and_grad(F.binary_cross_entropy_with_logits, x, t)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    ft.binary_cross_entropy_with_logits(*data((4096, 8), torch.float32, logits=True))
+    ft.binary_cross_entropy(x.sigmoid(), t)  # the probabilities: fastbce at every size
+    assert [c[0] for c in spy] == [True, False]
 
 
 # ---------------------------------------------------------------- the modules

@@ -16,6 +16,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWar
 OPS = torch.ops.fastbce
 F64 = {"rtol": 1e-12, "atol": 1e-15}
 
+@pytest.fixture(autouse=True)
+def fastbce_at_every_size(monkeypatch):
+    """fastbce computes the small logits calls too (eager calls under LOGITS_MIN_ELEMENTS run
+    torch's function; test_small_logits_calls_are_torchs covers that)."""
+    monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 0)
+
+
 
 def probs(shape, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
