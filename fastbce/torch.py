@@ -328,14 +328,14 @@ def _route(input, *others):
     tensor subclasses: the registered operator) or None (torch's function: see the module
     docstring)."""
     if not (isinstance(input, torch.Tensor) and input.dtype in _SERVED_DTYPES
-            and input.device.type == "cpu" and input.layout is torch.strided):
+            and input.is_cpu and input.layout is torch.strided):
         return None
     shape = input.shape
     for k, other in enumerate(others):
         if other is None:
             continue
         if not (isinstance(other, torch.Tensor) and other.dtype == input.dtype
-                and other.device.type == "cpu" and other.layout is torch.strided
+                and other.is_cpu and other.layout is torch.strided
                 and not other.requires_grad):
             return None
         # target: input's shape; weight, pos_weight: broadcast to it without enlarging it
