@@ -72,6 +72,8 @@ def torch_rows(args):
 
     from fastbce import torch as ft
 
+    if args.logits_min_elements is not None:
+        ft.LOGITS_MIN_ELEMENTS = args.logits_min_elements
     torch.manual_seed(0)
     crits = {
         "BCELoss": (nn.BCELoss(), ft.BCELoss(), True),
@@ -100,7 +102,7 @@ def torch_rows(args):
             times = interleaved({"torch": functools.partial(fwd_bwd, x, t, ref),
                                  "fastbce": functools.partial(fwd_bwd, x, t, ours)},
                                 repeats, args.rounds)
-            size = f"{n:.0e}" if n >= 1e4 else " x ".join(map(str, shape))
+            size = f"{n:.0e}" if n >= 1e5 else " x ".join(map(str, shape))
             row(f"criterion fwd+bwd, {name}", size, times, "torch", "fastbce")
 
 
@@ -131,6 +133,11 @@ def main():
                         help="calls per round (fewer for the large sizes)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--no-log-loss", action="store_true", help="the torch rows only")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads (fastbce follows it); default: torch's")
+    parser.add_argument("--logits-min-elements", type=int, default=None,
+                        help="set fastbce.torch.LOGITS_MIN_ELEMENTS (0: fastbce's kernel at "
+                             "every size, to measure the crossover)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: sizes 2048 and 1e4, log_loss at 1e4, 3 repeats, 2 rounds")
     args = parser.parse_args()
@@ -141,10 +148,13 @@ def main():
     import torch
 
     import fastbce
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, NumPy {np.__version__}, torch {torch.__version__}, "
           f"torch threads {torch.get_num_threads()}, fastbce kernels "
-          f"{fastbce.show_config()['kernels']}")
+          f"{fastbce.show_config()['kernels']}, fastbce.torch.LOGITS_MIN_ELEMENTS "
+          f"{args.logits_min_elements if args.logits_min_elements is not None else 'default'}")
     print()
     print("| op | size | reference | fastbce | speed-up (range over rounds) |")
     print("|---|---|---|---|---|")

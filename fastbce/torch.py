@@ -64,11 +64,14 @@ __all__ = [
     "binary_cross_entropy_with_logits",
 ]
 
-# Eager calls of the logits loss on fewer elements than this run torch's own function: below
-# it torch's C++ operator and autograd node cost less than fastbce's Python autograd.Function
-# (measured crossover on the reference machine: docs/adapters.md, "Benchmark"). 0: fastbce
-# always. Compiled, exported and torch.func calls always use the operator.
+# Eager calls on fewer elements than these run torch's own function: below them torch's C++
+# operator and autograd node cost less than fastbce's Python autograd.Function (crossovers
+# measured on the reference machine: docs/adapters.md, "Benchmark"; about 32768 elements for
+# the logits loss, about 2048 for the probabilities, whose default stays 0 so that the
+# tutorial's few elements meet fastbce). 0: fastbce at every size. Compiled, exported and
+# torch.func calls always use the operators.
 LOGITS_MIN_ELEMENTS = 32768
+PROBS_MIN_ELEMENTS = 0
 
 _SERVED_DTYPES = (torch.float32, torch.float64)
 _REDUCTIONS = ("mean", "sum", "none", "weighted_mean")
@@ -397,6 +400,8 @@ def binary_cross_entropy(
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
         label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
     route = _route(input, target, weight) if reduction in _REDUCTIONS else None
+    if route == "function" and input.numel() < PROBS_MIN_ELEMENTS and not _transforms_active():
+        route = None  # torch's function is faster here
     if route is None:
         return _torch_loss(False, input, target, weight, None, reduction, label_smoothing)
     with_grad = input.requires_grad and torch.is_grad_enabled()

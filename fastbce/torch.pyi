@@ -14,6 +14,7 @@ __all__ = [
 ]
 
 LOGITS_MIN_ELEMENTS: int
+PROBS_MIN_ELEMENTS: int
 
 def binary_cross_entropy(
     input: Tensor,

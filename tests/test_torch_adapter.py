@@ -23,7 +23,7 @@ TOL = {torch.float64: {"rtol": 1e-12, "atol": 0.0}, torch.float32: {"rtol": 1e-5
 @pytest.fixture(autouse=True)
 def fastbce_at_every_size(monkeypatch):
     """fastbce computes the small logits calls too (eager calls under LOGITS_MIN_ELEMENTS run
-    torch's function; test_small_logits_calls_are_torchs covers that)."""
+    torch's function; test_small_calls_are_torchs covers that)."""
     monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 0)
 
 
@@ -435,7 +435,7 @@ def test_fastbce_reads_the_tensors_memory_and_torchs_thread_count(spy):
     assert t1.__array_interface__["data"][0] == t.data_ptr()
 
 
-def test_small_logits_calls_are_torchs(spy, monkeypatch):
+def test_small_calls_are_torchs(spy, monkeypatch):
     monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 32768)  # the default
     x, t = data((4095, 8), torch.float32, logits=True)
     a = loss_and_grad(ft.binary_cross_entropy_with_logits, x, t)
@@ -445,6 +445,10 @@ def test_small_logits_calls_are_torchs(spy, monkeypatch):
     ft.binary_cross_entropy_with_logits(*data((4096, 8), torch.float32, logits=True))
     ft.binary_cross_entropy(x.sigmoid(), t)  # the probabilities: fastbce at every size
     assert [c[0] for c in spy] == [True, False]
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 100)  # unless told otherwise
+    ft.binary_cross_entropy(*data((99,), torch.float32))
+    ft.binary_cross_entropy(*data((100,), torch.float32))
+    assert [c[0] for c in spy] == [True, False, False]
 
 
 # ---------------------------------------------------------------- the modules
