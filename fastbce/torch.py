@@ -10,11 +10,13 @@ The fused pass is registered with ``torch.library`` as two custom operators,
 each returning ``(loss, grad)``, with a fake (meta) implementation, an autograd formula and a
 vmap rule. So ``torch.compile(fullgraph=True)`` (inductor, aot_eager) captures the loss without
 a graph break, ``torch.export`` exports it, and ``torch.func.grad``, ``vmap``,
-``is_grads_batched=True`` and ``jacobian(vectorize=True)`` work. In eager mode on plain CPU
-tensors the functionals call the same implementation and backward through an
-``autograd.Function`` directly (the dispatcher's two Python-kernel hops cost about 40 us a
-call, more than the kernel at a training batch); compiled, exported, transformed and
-dispatch-mode calls go through the operators.
+``is_grads_batched=True`` and ``jacobian(vectorize=True)`` work. In eager mode (and under
+torch.func's grad, vjp and jacrev) the functionals call the same implementation and backward
+through ``autograd.Function``s directly (the dispatcher's two Python-kernel hops cost about
+40 us a call, more than the kernel at a training batch); compiled, exported and dispatch-mode
+calls go through the operators. Eager calls on fewer than ``LOGITS_MIN_ELEMENTS`` (logits,
+32768) or ``PROBS_MIN_ELEMENTS`` (probabilities, 0) elements run torch's own function, faster
+there.
 
 What fastbce serves: CPU, strided float32/float64 ``input`` with ``target`` (and ``weight``,
 ``pos_weight``) of the same dtype, none of ``target``/``weight``/``pos_weight`` requiring grad.
