@@ -327,6 +327,16 @@ _apply_bce_logits = super(torch.autograd.Function, BinaryCrossEntropyWithLogits)
 _transforms_active = torch._C._are_functorch_transforms_active
 
 
+def _small_eager(input, limit, reduction, label_smoothing):
+    """An eager call on fewer than ``limit`` elements, of torch's own arguments: torch's
+    function computes it, called as directly as torch's module calls it."""
+    return (type(input) is torch.Tensor and input.numel() < limit
+            and (type(label_smoothing) is float or type(label_smoothing) is int)
+            and label_smoothing == 0 and reduction != "weighted_mean"
+            and not _is_compiling() and not _transforms_active() and not _dispatch_modes()
+            and not _function_modes())
+
+
 def _route(input, *others):
     """How fastbce computes this call: "function" (eager, and torch.func's grad and vmap: the
     autograd.Functions above), "op" (compiled, exported, under a dispatch or function mode,
@@ -397,6 +407,8 @@ def binary_cross_entropy(
     ``torch.nn.functional.binary_cross_entropy`` instead and give its result or its error
     (an input outside [0, 1] raises torch's RuntimeError).
     """
+    if _small_eager(input, PROBS_MIN_ELEMENTS, reduction, label_smoothing):
+        return _F.binary_cross_entropy(input, target, weight, size_average, reduce, reduction)
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
@@ -446,6 +458,9 @@ def binary_cross_entropy_with_logits(
     float16/bfloat16, mixed dtypes, ``target``/``weight``/``pos_weight`` requiring grad, NaN
     logits, targets outside [0, 1], shapes fastbce rejects).
     """
+    if _small_eager(input, LOGITS_MIN_ELEMENTS, reduction, label_smoothing):
+        return _F.binary_cross_entropy_with_logits(input, target, weight, size_average, reduce,
+                                                   reduction, pos_weight)
     if size_average is not None or reduce is not None:
         reduction = _reduction(size_average, reduce, reduction)
     if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:

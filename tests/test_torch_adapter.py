@@ -445,6 +445,19 @@ def test_small_calls_are_torchs(spy, monkeypatch):
     ft.binary_cross_entropy_with_logits(*data((4096, 8), torch.float32, logits=True))
     ft.binary_cross_entropy(x.sigmoid(), t)  # the probabilities: fastbce at every size
     assert [c[0] for c in spy] == [True, False]
+    # fastbce's additions on small calls: torch operations
+    xs, ts = data((40, 3), torch.float64, logits=True)
+    torch.testing.assert_close(
+        ft.binary_cross_entropy_with_logits(xs, ts, label_smoothing=0.2),
+        F.binary_cross_entropy_with_logits(xs, ts * 0.8 + 0.1), **TOL[torch.float64])
+    torch.testing.assert_close(
+        ft.binary_cross_entropy_with_logits(xs, ts, reduction="weighted_mean"),
+        F.binary_cross_entropy_with_logits(xs, ts), **TOL[torch.float64])
+    with pytest.raises(TypeError, match="label_smoothing"):
+        ft.binary_cross_entropy_with_logits(xs, ts, label_smoothing=False)
+    with pytest.warns(UserWarning):
+        ft.binary_cross_entropy_with_logits(xs, ts, size_average=False)
+    assert [c[0] for c in spy] == [True, False]
     monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 100)  # unless told otherwise
     ft.binary_cross_entropy(*data((99,), torch.float32))
     ft.binary_cross_entropy(*data((100,), torch.float32))
