@@ -15,8 +15,8 @@ torch.func's grad, vjp and jacrev) the functionals call the same implementation 
 through ``autograd.Function``s directly (the dispatcher's two Python-kernel hops cost about
 40 us a call, more than the kernel at a training batch); compiled, exported and dispatch-mode
 calls go through the operators. Eager calls on fewer than ``LOGITS_MIN_ELEMENTS`` (logits,
-32768) or ``PROBS_MIN_ELEMENTS`` (probabilities, 0) elements run torch's own function, faster
-there.
+32768) or ``PROBS_MIN_ELEMENTS`` (probabilities, 2048) elements run torch's own function,
+faster there.
 
 What fastbce serves: CPU, strided float32/float64 ``input`` with ``target`` (and ``weight``,
 ``pos_weight``) of the same dtype, none of ``target``/``weight``/``pos_weight`` requiring grad.
@@ -68,12 +68,10 @@ __all__ = [
 
 # Eager calls on fewer elements than these run torch's own function: below them torch's C++
 # operator and autograd node cost less than fastbce's Python autograd.Function (crossovers
-# measured on the reference machine: docs/adapters.md, "Benchmark"; about 32768 elements for
-# the logits loss, about 2048 for the probabilities, whose default stays 0 so that the
-# tutorial's few elements meet fastbce). 0: fastbce at every size. Compiled, exported and
-# torch.func calls always use the operators.
+# measured on the reference machine: docs/adapters.md, "Benchmark"). 0: fastbce at every
+# size. Compiled, exported and torch.func calls always use the operators.
 LOGITS_MIN_ELEMENTS = 32768
-PROBS_MIN_ELEMENTS = 0
+PROBS_MIN_ELEMENTS = 2048
 
 _SERVED_DTYPES = (torch.float32, torch.float64)
 _REDUCTIONS = ("mean", "sum", "none", "weighted_mean")

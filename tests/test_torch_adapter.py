@@ -22,9 +22,10 @@ TOL = {torch.float64: {"rtol": 1e-12, "atol": 0.0}, torch.float32: {"rtol": 1e-5
 
 @pytest.fixture(autouse=True)
 def fastbce_at_every_size(monkeypatch):
-    """fastbce computes the small logits calls too (eager calls under LOGITS_MIN_ELEMENTS run
-    torch's function; test_small_calls_are_torchs covers that)."""
+    """fastbce computes the small calls too (eager calls under LOGITS_MIN_ELEMENTS and
+    PROBS_MIN_ELEMENTS run torch's function; test_small_calls_are_torchs covers that)."""
     monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 0)
 
 
 
@@ -443,7 +444,7 @@ def test_small_calls_are_torchs(spy, monkeypatch):
     b = loss_and_grad(F.binary_cross_entropy_with_logits, x, t)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     ft.binary_cross_entropy_with_logits(*data((4096, 8), torch.float32, logits=True))
-    ft.binary_cross_entropy(x.sigmoid(), t)  # the probabilities: fastbce at every size
+    ft.binary_cross_entropy(x.sigmoid(), t)  # 32760 probabilities: fastbce
     assert [c[0] for c in spy] == [True, False]
     # fastbce's additions on small calls: torch operations
     xs, ts = data((40, 3), torch.float64, logits=True)
@@ -458,10 +459,23 @@ def test_small_calls_are_torchs(spy, monkeypatch):
     with pytest.warns(UserWarning):
         ft.binary_cross_entropy_with_logits(xs, ts, size_average=False)
     assert [c[0] for c in spy] == [True, False]
-    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 100)  # unless told otherwise
-    ft.binary_cross_entropy(*data((99,), torch.float32))
-    ft.binary_cross_entropy(*data((100,), torch.float32))
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 2048)  # the default
+    ft.binary_cross_entropy(*data((2047,), torch.float32))
+    ft.binary_cross_entropy(*data((2048,), torch.float32))
     assert [c[0] for c in spy] == [True, False, False]
+
+
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")  # the '\\ n'
+@pytest.mark.parametrize("program", SEED_PROGRAMS, ids=["example1", "example2"])
+def test_seed_programs_print_torchs_output_by_default(program, monkeypatch):
+    """With the default limits the tutorial's few elements run torch's own function, so the
+    printout is torch's, node name included."""
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 2048)
+    changed = program.replace("import torch.nn as nn", "import fastbce.torch as nn")
+    out, grad = _exec_seed(changed)
+    ref_out, ref_grad = _exec_seed(program)
+    assert out == ref_out
+    assert torch.equal(grad, ref_grad)
 
 
 # ---------------------------------------------------------------- the modules

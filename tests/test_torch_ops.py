@@ -18,9 +18,10 @@ F64 = {"rtol": 1e-12, "atol": 1e-15}
 
 @pytest.fixture(autouse=True)
 def fastbce_at_every_size(monkeypatch):
-    """fastbce computes the small logits calls too (eager calls under LOGITS_MIN_ELEMENTS run
-    torch's function; test_torch_adapter.py's test_small_calls_are_torchs covers that)."""
+    """fastbce computes the small calls too (eager calls under LOGITS_MIN_ELEMENTS and
+    PROBS_MIN_ELEMENTS run torch's function; test_torch_adapter.py's test_small_calls_are_torchs covers that)."""
     monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 0)
 
 
 
