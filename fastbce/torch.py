@@ -56,7 +56,7 @@ import numpy as np
 from torch.nn import _reduction as _torch_reduction
 from torch.nn import functional as _F
 
-from . import _bce
+from . import _api
 from ._bce import check_label_smoothing
 
 __all__ = [
@@ -146,11 +146,23 @@ def _fused(logits, input, target, weight, pos_weight, reduction, label_smoothing
     placeholder without ``with_grad``. Where the kernel declines (a ValueError: values out of
     range, NaN logits), torch's result, or torch's error."""
     input, target = input.contiguous(), target.contiguous()
+    x, t, w, n = _view(input), _view(target), _view(weight), torch.get_num_threads()
+    grad = None
     try:
-        loss, grad, _ = _bce.compute(
-            logits, _view(input), _view(target), _view(weight), reduction, _view(pos_weight),
-            label_smoothing, torch.get_num_threads(), True, with_grad, False,
-        )
+        if logits and with_grad:
+            loss, grad = _api.binary_cross_entropy_with_logits_and_grad(
+                x, t, w, reduction, _view(pos_weight), label_smoothing=label_smoothing,
+                num_threads=n)
+        elif logits:
+            loss = _api.binary_cross_entropy_with_logits(
+                x, t, w, reduction, _view(pos_weight), label_smoothing=label_smoothing,
+                num_threads=n)
+        elif with_grad:
+            loss, grad = _api.binary_cross_entropy_and_grad(
+                x, t, w, reduction, label_smoothing=label_smoothing, num_threads=n)
+        else:
+            loss = _api.binary_cross_entropy(x, t, w, reduction,
+                                             label_smoothing=label_smoothing, num_threads=n)
     except ValueError:
         input = input.detach()
         loss = _torch_loss(logits, input, target, weight, pos_weight, reduction,
@@ -160,7 +172,7 @@ def _fused(logits, input, target, weight, pos_weight, reduction, label_smoothing
         return loss, _torch_grad(logits, input, target, weight, pos_weight, reduction,
                                  label_smoothing).expand_as(input).contiguous()
     loss = torch.from_numpy(np.asarray(loss))
-    return loss, torch.from_numpy(grad) if with_grad else input.new_empty(0)
+    return loss, input.new_empty(0) if grad is None else torch.from_numpy(grad)
 
 
 def _fake(input, reduction, with_grad):

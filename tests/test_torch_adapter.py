@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import fastbce.torch as ft
-from fastbce import _bce
+from fastbce import _api
 
 DTYPES = [torch.float32, torch.float64]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -395,16 +395,19 @@ def test_logits_nan_and_targets_outside_0_1_are_torchs_values():
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Records the calls the adapter makes into fastbce's route (``_bce.compute``) as
-    (logits, want_grad, num_threads, input array, target array)."""
+    """Records the calls the adapter makes into fastbce's API as (logits, want_grad,
+    num_threads, input array, target array)."""
     calls = []
-    real = _bce.compute
+    for name in ["binary_cross_entropy", "binary_cross_entropy_and_grad",
+                 "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad"]:
+        real = getattr(_api, name)
 
-    def wrapper(*args, **kw):
-        calls.append((args[0], args[9], args[7], args[1], args[2]))
-        return real(*args, **kw)
+        def wrapper(*args, _real=real, _name=name, **kw):
+            calls.append(("logits" in _name, _name.endswith("_and_grad"), kw["num_threads"],
+                          args[0], args[1]))
+            return _real(*args, **kw)
 
-    monkeypatch.setattr(_bce, "compute", wrapper)
+        monkeypatch.setattr(_api, name, wrapper)
     return calls
 
 
