@@ -3,36 +3,54 @@
 Swap one import (``from fastbce.torch import BCELoss`` for ``torch.nn.BCELoss``) and the loss
 and its gradient come from fastbce's fused kernels: the forward computes both in one pass over
 the tensors' memory (NumPy views of CPU tensors, no copies when they are contiguous), saves the
-gradient, and the backward only scales it by ``grad_output``.
+gradient, and the backward returns it times ``grad_output`` (a new tensor, never the saved one).
+
+The fused pass is registered with ``torch.library`` as two custom operators,
+``torch.ops.fastbce.binary_cross_entropy`` and ``torch.ops.fastbce.binary_cross_entropy_with_logits``,
+each returning ``(loss, grad)``, with a fake (meta) implementation, an autograd formula and a
+vmap rule. So ``torch.compile(fullgraph=True)`` (inductor, aot_eager) captures the loss without
+a graph break, ``torch.export`` exports it, and ``torch.func.grad``, ``vmap``,
+``is_grads_batched=True`` and ``jacobian(vectorize=True)`` work. In eager mode (and under
+torch.func's grad, vjp and jacrev) the functionals call the same implementation and backward
+through ``autograd.Function``s directly (the dispatcher's two Python-kernel hops cost about
+40 us a call, more than the kernel at a training batch); compiled, exported and dispatch-mode
+calls go through the operators. Eager calls on fewer than ``LOGITS_MIN_ELEMENTS`` (logits,
+32768) or ``PROBS_MIN_ELEMENTS`` (probabilities, 2048) elements run torch's own function,
+faster there.
 
 What fastbce serves: CPU, strided float32/float64 ``input`` with ``target`` (and ``weight``,
 ``pos_weight``) of the same dtype, none of ``target``/``weight``/``pos_weight`` requiring grad.
 Everything else runs torch's own implementation (``torch.nn.functional``), so the result -- or
 the error -- is torch's:
 
-- CUDA, MPS or any non-CPU device, sparse layouts, functorch transforms (``torch.func``);
+- CUDA, MPS or any non-CPU device, sparse layouts, forward-mode transforms (``torch.func.jvp``,
+  ``jacfwd``, ``hessian``);
 - float16 and bfloat16 (and any other dtype), and mixed dtypes;
 - ``target`` requiring grad (torch differentiates it), ``weight`` or ``pos_weight`` requiring
   grad (torch raises: it is not differentiable with respect to them);
-- calls fastbce declines with a ValueError: shapes torch rejects or broadcasts differently,
-  out-of-range probabilities (torch raises its RuntimeError), NaN logits or logits targets
-  outside [0, 1] (torch computes them), unknown reductions;
-- double backward: with ``create_graph=True`` the backward is torch's own formula, so
-  ``torch.autograd.gradgradcheck`` and Hessian-vector products work.
-
-Under ``torch.compile`` the functionals are opaque (``torch.compiler.disable``): a compiled
-model graph-breaks around the loss and runs it eagerly (``fullgraph=True`` is not possible).
+- shapes torch rejects or broadcasts differently, unknown reductions;
+- calls the kernel declines (out-of-range probabilities: torch raises its RuntimeError; NaN
+  logits or logits targets outside [0, 1]: torch's values), inside the operator;
+- double backward: with ``create_graph=True`` the backward is torch's formula in tensor
+  operations, so ``torch.autograd.gradgradcheck`` and Hessian-vector products work.
 
 fastbce's threads follow ``torch.get_num_threads()`` on every call, so a training loop is not
-oversubscribed.
+oversubscribed. Needs PyTorch >= 2.5 (``torch.library.custom_op`` and ``register_vmap``);
+importing it with an older torch raises an ImportError that says so.
 """
 
 try:
     import torch
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
-        "fastbce.torch needs PyTorch, which is not installed: pip install fastbce[torch]"
+        "fastbce.torch needs PyTorch, which is not installed: pip install 'fastbce[torch]'"
     ) from exc
+
+if not hasattr(torch.library, "register_vmap"):  # pragma: no cover - CI has torch 2.13
+    raise ImportError(
+        f"fastbce.torch needs PyTorch >= 2.5 (torch.library.custom_op and register_vmap), "
+        f"found {torch.__version__}: pip install -U 'fastbce[torch]'"
+    )
 
 import numpy as np
 from torch.nn import _reduction as _torch_reduction
@@ -48,53 +66,26 @@ __all__ = [
     "binary_cross_entropy_with_logits",
 ]
 
+# Eager calls on fewer elements than these run torch's own function: below them torch's C++
+# operator and autograd node cost less than fastbce's Python autograd.Function (crossovers
+# measured on the reference machine: docs/adapters.md, "Benchmark"). 0: fastbce at every
+# size. Compiled, exported and torch.func calls always use the operators.
+LOGITS_MIN_ELEMENTS = 32768
+PROBS_MIN_ELEMENTS = 2048
+
 _SERVED_DTYPES = (torch.float32, torch.float64)
-# torch.compiler.is_compiling is torch >= 2.3; torch._dynamo.is_compiling before that
-_is_compiling = getattr(torch.compiler, "is_compiling", None) or torch._dynamo.is_compiling
-_is_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+_REDUCTIONS = ("mean", "sum", "none", "weighted_mean")
+_is_compiling = torch.compiler.is_compiling
+_is_wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._is_torch_function_mode_enabled
 
 
-def _served(input, *others):
-    """Whether fastbce computes this call (see the module docstring); else torch does."""
-    if not (
-        isinstance(input, torch.Tensor) and input.dtype in _SERVED_DTYPES
-        and input.device.type == "cpu" and input.layout is torch.strided and not input.is_neg()
-    ):
-        return False
-    if _is_wrapped is not None and _is_wrapped(input):
-        return False
-    for other in others:
-        if other is None:
-            continue
-        if not (
-            isinstance(other, torch.Tensor) and other.dtype == input.dtype
-            and other.device.type == "cpu" and other.layout is torch.strided
-            and not other.requires_grad and not other.is_neg()
-        ):
-            return False
-        if _is_wrapped is not None and _is_wrapped(other):
-            return False
-    return True
-
-
-def _view(tensor):
-    """A NumPy array over the tensor's memory (no copy), or None."""
-    return None if tensor is None else tensor.detach().numpy()
-
-
-def _as_tensor(value):
-    """fastbce's result (a NumPy scalar or array it allocated) as a tensor, without a copy."""
-    return torch.from_numpy(np.asarray(value))
+# ---------------------------------------------------------------- torch's own computation
 
 
 def _smoothed(target, label_smoothing):
     return target if label_smoothing == 0 else target * (1 - label_smoothing) + label_smoothing / 2
-
-
-def _reduction(size_average, reduce, reduction):
-    if size_average is not None or reduce is not None:
-        return _torch_reduction.legacy_get_string(size_average, reduce)  # warns as torch does
-    return reduction
 
 
 def _weighted_mean(per_element, weight):
@@ -105,93 +96,296 @@ def _weighted_mean(per_element, weight):
     return per_element.sum() / weight.expand_as(per_element).sum()
 
 
-def _torch_bce(input, target, weight, reduction, label_smoothing):
-    if reduction == "weighted_mean":
-        per = _F.binary_cross_entropy(input, _smoothed(target, label_smoothing), weight,
-                                      reduction="none")
-        return _weighted_mean(per, weight)
-    return _F.binary_cross_entropy(
-        input, _smoothed(target, label_smoothing), weight, reduction=reduction
-    )
+def _torch_loss(logits, input, target, weight, pos_weight, reduction, label_smoothing):
+    """torch.nn.functional's loss (its result or its error), with fastbce's additions."""
+    target = _smoothed(target, label_smoothing)
+    red = "none" if reduction == "weighted_mean" else reduction
+    if logits:
+        loss = _F.binary_cross_entropy_with_logits(input, target, weight, reduction=red,
+                                                   pos_weight=pos_weight)
+    else:
+        loss = _F.binary_cross_entropy(input, target, weight, reduction=red)
+    return _weighted_mean(loss, weight) if reduction == "weighted_mean" else loss
 
 
-def _torch_bce_logits(input, target, weight, reduction, pos_weight, label_smoothing):
-    if reduction == "weighted_mean":
-        per = _F.binary_cross_entropy_with_logits(
-            input, _smoothed(target, label_smoothing), weight, reduction="none",
-            pos_weight=pos_weight,
-        )
-        return _weighted_mean(per, weight)
-    return _F.binary_cross_entropy_with_logits(
-        input, _smoothed(target, label_smoothing), weight, reduction=reduction,
-        pos_weight=pos_weight,
-    )
-
-
-def _scaled(grad, grad_output):
-    """The saved gradient times grad_output; the saved tensor itself for a scalar 1 (autograd
-    copies it if the graph is retained, so it is never written through)."""
-    if grad_output.dim() == 0 and grad_output.item() == 1:
-        return grad
-    return grad * grad_output
-
-
-def _second_order(torch_loss, grad_output, input, args):
-    """The input gradient from torch's own formula, differentiable (create_graph=True)."""
-    with torch.enable_grad():
-        loss = torch_loss(input, *args)
-        (grad,) = torch.autograd.grad(loss, input, grad_output, create_graph=True)
+def _torch_grad(logits, input, target, weight, pos_weight, reduction, label_smoothing):
+    """d loss / d input by torch's backward formulas, in differentiable tensor operations
+    (the double backward, and the gradient of the calls the kernel declines)."""
+    target = _smoothed(target, label_smoothing)
+    if logits:
+        if pos_weight is None:
+            grad = torch.sigmoid(input) - target
+        else:
+            pt = pos_weight * target
+            grad = (pt + 1 - target) * torch.sigmoid(input) - pt
+    else:
+        grad = (input - target) / torch.clamp_min((1 - input) * input, 1e-12)
+    if weight is not None:
+        grad = grad * weight
+    if reduction == "mean" or (reduction == "weighted_mean" and weight is None):
+        grad = grad / input.numel()
+    elif reduction == "weighted_mean":
+        grad = grad / weight.expand_as(input).sum()
     return grad
 
 
-# The autograd Functions are named after torch's nodes, so a loss prints as
+# ---------------------------------------------------------------- the operators
+
+
+def _view(tensor):
+    """A NumPy array over the tensor's memory (no copy), or None."""
+    if tensor is None:
+        return None
+    if tensor.is_neg():
+        tensor = tensor.resolve_neg()
+    return tensor.detach().numpy()
+
+
+def _fused(logits, input, target, weight, pos_weight, reduction, label_smoothing, with_grad):
+    """(loss, grad) of one call by fastbce's kernel, as fresh tensors; the grad is an empty
+    placeholder without ``with_grad``. Where the kernel declines (a ValueError: values out of
+    range, NaN logits), torch's result, or torch's error."""
+    input, target = input.contiguous(), target.contiguous()
+    x, t, w, n = _view(input), _view(target), _view(weight), torch.get_num_threads()
+    grad = None
+    try:
+        if logits and with_grad:
+            loss, grad = _api.binary_cross_entropy_with_logits_and_grad(
+                x, t, w, reduction, _view(pos_weight), label_smoothing=label_smoothing,
+                num_threads=n)
+        elif logits:
+            loss = _api.binary_cross_entropy_with_logits(
+                x, t, w, reduction, _view(pos_weight), label_smoothing=label_smoothing,
+                num_threads=n)
+        elif with_grad:
+            loss, grad = _api.binary_cross_entropy_and_grad(
+                x, t, w, reduction, label_smoothing=label_smoothing, num_threads=n)
+        else:
+            loss = _api.binary_cross_entropy(x, t, w, reduction,
+                                             label_smoothing=label_smoothing, num_threads=n)
+    except ValueError:
+        input = input.detach()
+        loss = _torch_loss(logits, input, target, weight, pos_weight, reduction,
+                           label_smoothing)
+        if not with_grad:
+            return loss, input.new_empty(0)
+        return loss, _torch_grad(logits, input, target, weight, pos_weight, reduction,
+                                 label_smoothing).expand_as(input).contiguous()
+    loss = torch.from_numpy(np.asarray(loss))
+    return loss, input.new_empty(0) if grad is None else torch.from_numpy(grad)
+
+
+def _fake(input, reduction, with_grad):
+    loss = input.new_empty(input.shape if reduction == "none" else ())
+    return loss, input.new_empty(input.shape if with_grad else 0)
+
+
+def _input_grad(logits, saved, reduction, label_smoothing, grad_loss):
+    """The input's gradient: the saved fused gradient times grad_loss (a new tensor), or,
+    when the backward itself is differentiated (create_graph=True), torch's formula."""
+    input, target, weight, pos_weight, grad = saved
+    if torch.is_grad_enabled() or grad.shape != input.shape:
+        grad = _torch_grad(logits, input, target, weight, pos_weight, reduction,
+                           label_smoothing)
+    return grad * grad_loss
+
+
+# The schemas are written out (not inferred from annotations, which Python 3.9 cannot
+# evaluate in the ``Tensor | None`` form).
+@torch.library.custom_op(
+    "fastbce::binary_cross_entropy", mutates_args=(),
+    schema="(Tensor input, Tensor target, Tensor? weight, str reduction, float label_smoothing, "
+           "bool with_grad) -> (Tensor, Tensor)",
+)
+def _bce_op(input, target, weight, reduction, label_smoothing, with_grad):
+    """(loss, d loss / d input) of torch.nn.functional.binary_cross_entropy, fused; the
+    gradient is an empty placeholder unless ``with_grad``."""
+    return _fused(False, input, target, weight, None, reduction, label_smoothing, with_grad)
+
+
+@torch.library.custom_op(
+    "fastbce::binary_cross_entropy_with_logits", mutates_args=(),
+    schema="(Tensor input, Tensor target, Tensor? weight, Tensor? pos_weight, str reduction, "
+           "float label_smoothing, bool with_grad) -> (Tensor, Tensor)",
+)
+def _bce_logits_op(input, target, weight, pos_weight, reduction, label_smoothing, with_grad):
+    """(loss, d loss / d input) of torch.nn.functional.binary_cross_entropy_with_logits."""
+    return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
+                  with_grad)
+
+
+@_bce_op.register_fake
+def _(input, target, weight, reduction, label_smoothing, with_grad):
+    return _fake(input, reduction, with_grad)
+
+
+@_bce_logits_op.register_fake
+def _(input, target, weight, pos_weight, reduction, label_smoothing, with_grad):
+    return _fake(input, reduction, with_grad)
+
+
+def _setup_bce(ctx, inputs, output):
+    input, target, weight, reduction, label_smoothing, _ = inputs
+    ctx.save_for_backward(input, target, weight, None, output[1])
+    ctx.args = (reduction, label_smoothing)
+
+
+def _backward_bce(ctx, grad_loss, _grad_of_grad):
+    grad = _input_grad(False, ctx.saved_tensors, *ctx.args, grad_loss)
+    return grad, None, None, None, None, None
+
+
+def _setup_bce_logits(ctx, inputs, output):
+    input, target, weight, pos_weight, reduction, label_smoothing, _ = inputs
+    ctx.save_for_backward(input, target, weight, pos_weight, output[1])
+    ctx.args = (reduction, label_smoothing)
+
+
+def _backward_bce_logits(ctx, grad_loss, _grad_of_grad):
+    grad = _input_grad(True, ctx.saved_tensors, *ctx.args, grad_loss)
+    return grad, None, None, None, None, None, None
+
+
+_bce_op.register_autograd(_backward_bce, setup_context=_setup_bce)
+_bce_logits_op.register_autograd(_backward_bce_logits, setup_context=_setup_bce_logits)
+
+
+def _vmap_rule(op):
+    """A vmap rule for ``op``: the op per batch entry (it reduces per call), results stacked
+    along dimension 0."""
+
+    def rule(info, in_dims, *args):
+        def entry(i):
+            return [a if d is None or a is None else a.select(d, i) for a, d in zip(args, in_dims)]
+
+        results = [op(*entry(i)) for i in range(info.batch_size)]
+        return tuple(torch.stack(r) for r in zip(*results)), (0, 0)
+
+    return rule
+
+
+_bce_op.register_vmap(_vmap_rule(torch.ops.fastbce.binary_cross_entropy.default))
+_bce_logits_op.register_vmap(_vmap_rule(torch.ops.fastbce.binary_cross_entropy_with_logits.default))
+
+
+# ---------------------------------------------------------------- the eager route
+
+
+def _plain(*tensors):
+    """None of these is a functorch-wrapped tensor (BatchedTensor, GradTrackingTensor) or a
+    tensor subclass: their memory can be read."""
+    return all(t is None or (type(t) is torch.Tensor and not _is_wrapped(t)) for t in tensors)
+
+
+# Eager and torch.func calls run the operators' computation and backward (``_fused``,
+# ``_input_grad``) in these autograd.Functions: on plain tensors they call ``_fused`` without
+# the dispatcher's Python kernels; on batched ones (vmap) the operator and its vmap rule. The
+# custom operators' own autograd does not support torch.func.grad (its generated Function
+# has no setup_context). They are named after torch's nodes, so a loss prints as
 # ``grad_fn=<BinaryCrossEntropyBackward>``.
 class BinaryCrossEntropy(torch.autograd.Function):
     """fastbce's fused loss and gradient as an autograd node (probabilities)."""
 
-    @staticmethod
-    def forward(ctx, input, target, weight, reduction, label_smoothing):
-        loss, grad = _api.binary_cross_entropy_and_grad(
-            _view(input), _view(target), _view(weight), reduction,
-            label_smoothing=label_smoothing, num_threads=torch.get_num_threads(),
-        )
-        ctx.save_for_backward(torch.from_numpy(grad), input, target, weight)
-        ctx.args = (reduction, label_smoothing)
-        return _as_tensor(loss)
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad_output):
-        grad, input, target, weight = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph=True: torch's differentiable backward
-            grad = _second_order(_torch_bce, grad_output, input, (target, weight, *ctx.args))
-        else:
-            grad = _scaled(grad, grad_output)
-        return grad, None, None, None, None
+    def forward(input, target, weight, reduction, label_smoothing):
+        if _plain(input, target, weight):
+            return _fused(False, input, target, weight, None, reduction, label_smoothing, True)
+        return torch.ops.fastbce.binary_cross_entropy(input, target, weight, reduction,
+                                                      label_smoothing, True)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _setup_bce(ctx, (*inputs, True), output)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_of_grad):
+        return _input_grad(False, ctx.saved_tensors, *ctx.args, grad_loss), None, None, None, None
 
 
 class BinaryCrossEntropyWithLogits(torch.autograd.Function):
     """fastbce's fused loss and gradient as an autograd node (logits)."""
 
-    @staticmethod
-    def forward(ctx, input, target, weight, reduction, pos_weight, label_smoothing):
-        loss, grad = _api.binary_cross_entropy_with_logits_and_grad(
-            _view(input), _view(target), _view(weight), reduction, _view(pos_weight),
-            label_smoothing=label_smoothing, num_threads=torch.get_num_threads(),
-        )
-        ctx.save_for_backward(torch.from_numpy(grad), input, target, weight, pos_weight)
-        ctx.args = (reduction, label_smoothing)
-        return _as_tensor(loss)
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, grad_output):
-        grad, input, target, weight, pos_weight = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            reduction, label_smoothing = ctx.args
-            grad = _second_order(_torch_bce_logits, grad_output, input,
-                                 (target, weight, reduction, pos_weight, label_smoothing))
-        else:
-            grad = _scaled(grad, grad_output)
+    def forward(input, target, weight, pos_weight, reduction, label_smoothing):
+        if _plain(input, target, weight, pos_weight):
+            return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
+                          True)
+        return torch.ops.fastbce.binary_cross_entropy_with_logits(
+            input, target, weight, pos_weight, reduction, label_smoothing, True)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _setup_bce_logits(ctx, (*inputs, True), output)
+        ctx.mark_non_differentiable(output[1])
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_of_grad):
+        grad = _input_grad(True, ctx.saved_tensors, *ctx.args, grad_loss)
         return grad, None, None, None, None, None
+
+
+# Function.apply binds its arguments with inspect.signature for a setup_context-style Function
+# (14 us a call, twice the kernel at a training batch) before calling the C apply below;
+# outside torch.func transforms the functionals call that C apply directly.
+_apply_bce = super(torch.autograd.Function, BinaryCrossEntropy).apply
+_apply_bce_logits = super(torch.autograd.Function, BinaryCrossEntropyWithLogits).apply
+_transforms_active = torch._C._are_functorch_transforms_active
+
+
+def _small_eager(input, limit, reduction, label_smoothing):
+    """An eager call on fewer than ``limit`` elements, of torch's own arguments: torch's
+    function computes it, called as directly as torch's module calls it."""
+    return (type(input) is torch.Tensor and input.numel() < limit
+            and (type(label_smoothing) is float or type(label_smoothing) is int)
+            and label_smoothing == 0 and reduction != "weighted_mean"
+            and not _is_compiling() and not _transforms_active() and not _dispatch_modes()
+            and not _function_modes())
+
+
+def _route(input, *others):
+    """How fastbce computes this call: "function" (eager, and torch.func's grad and vmap: the
+    autograd.Functions above), "op" (compiled, exported, under a dispatch or function mode,
+    tensor subclasses: the registered operator) or None (torch's function: see the module
+    docstring)."""
+    if not (isinstance(input, torch.Tensor) and input.dtype in _SERVED_DTYPES
+            and input.is_cpu and input.layout is torch.strided):
+        return None
+    shape = input.shape
+    for k, other in enumerate(others):
+        if other is None:
+            continue
+        if not (isinstance(other, torch.Tensor) and other.dtype == input.dtype
+                and other.is_cpu and other.layout is torch.strided
+                and not other.requires_grad):
+            return None
+        # target: input's shape; weight, pos_weight: broadcast to it without enlarging it
+        if (other.shape != shape if k == 0
+                else other.dim() > input.dim()
+                or torch.broadcast_shapes(other.shape, shape) != shape):
+            return None
+    if _is_compiling():
+        return "op"
+    if _dispatch_modes() or _function_modes() or type(input) is not torch.Tensor:
+        return "op"  # FakeTensor, FunctionalTensor, FlopCounterMode, ...: the operator
+    if _is_wrapped(input) or any(o is not None and _is_wrapped(o) for o in others):
+        from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+        keys = {i.key() for i in retrieve_all_functorch_interpreters()}
+        forward_mode = {torch._C._functorch.TransformType.Jvp,
+                        torch._C._functorch.TransformType.Functionalize}
+        return None if keys & forward_mode else "function"
+    return "function"
+
+
+def _reduction(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        return _torch_reduction.legacy_get_string(size_average, reduce)  # warns as torch does
+    return reduction
 
 
 def binary_cross_entropy(
@@ -223,22 +417,27 @@ def binary_cross_entropy(
     ``torch.nn.functional.binary_cross_entropy`` instead and give its result or its error
     (an input outside [0, 1] raises torch's RuntimeError).
     """
-    if _is_compiling():  # dynamo sees the opaque twin and breaks the graph
-        return _opaque_bce(input, target, weight, size_average, reduce, reduction,
-                           label_smoothing=label_smoothing)
-    reduction = _reduction(size_average, reduce, reduction)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    if _served(input, target, weight):
-        try:
-            if torch.is_grad_enabled() and input.requires_grad:
-                return BinaryCrossEntropy.apply(input, target, weight, reduction, label_smoothing)
-            return _as_tensor(_api.binary_cross_entropy(
-                _view(input), _view(target), _view(weight), reduction,
-                label_smoothing=label_smoothing, num_threads=torch.get_num_threads(),
-            ))
-        except ValueError:
-            pass  # fastbce declines; torch gives its own result or its own error
-    return _torch_bce(input, target, weight, reduction, label_smoothing)
+    if _small_eager(input, PROBS_MIN_ELEMENTS, reduction, label_smoothing):
+        return _F.binary_cross_entropy(input, target, weight, size_average, reduce, reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
+        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
+    route = _route(input, target, weight) if reduction in _REDUCTIONS else None
+    if route == "function" and input.numel() < PROBS_MIN_ELEMENTS and not _transforms_active():
+        route = None  # torch's function is faster here
+    if route is None:
+        return _torch_loss(False, input, target, weight, None, reduction, label_smoothing)
+    with_grad = input.requires_grad and torch.is_grad_enabled()
+    if route == "function":
+        if with_grad:
+            apply = BinaryCrossEntropy.apply if _transforms_active() else _apply_bce
+            return apply(input, target, weight, reduction, float(label_smoothing))[0]
+        if _plain(input, target, weight):
+            return _fused(False, input, target, weight, None, reduction, label_smoothing,
+                          False)[0]
+    return torch.ops.fastbce.binary_cross_entropy(
+        input, target, weight, reduction, float(label_smoothing), with_grad)[0]
 
 
 def binary_cross_entropy_with_logits(
@@ -269,31 +468,30 @@ def binary_cross_entropy_with_logits(
     float16/bfloat16, mixed dtypes, ``target``/``weight``/``pos_weight`` requiring grad, NaN
     logits, targets outside [0, 1], shapes fastbce rejects).
     """
-    if _is_compiling():
-        return _opaque_bce_logits(input, target, weight, size_average, reduce, reduction,
-                                  pos_weight, label_smoothing=label_smoothing)
-    reduction = _reduction(size_average, reduce, reduction)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    if _served(input, target, weight, pos_weight):
-        try:
-            if torch.is_grad_enabled() and input.requires_grad:
-                return BinaryCrossEntropyWithLogits.apply(
-                    input, target, weight, reduction, pos_weight, label_smoothing
-                )
-            return _as_tensor(_api.binary_cross_entropy_with_logits(
-                _view(input), _view(target), _view(weight), reduction, _view(pos_weight),
-                label_smoothing=label_smoothing, num_threads=torch.get_num_threads(),
-            ))
-        except ValueError:
-            pass
-    return _torch_bce_logits(input, target, weight, reduction, pos_weight, label_smoothing)
-
-
-# Under torch.compile the functionals run as these opaque twins: dynamo does not trace into
-# them (it cannot follow tensors into NumPy), it breaks the graph and calls them eagerly. In
-# eager mode they are bypassed, as torch.compiler.disable's wrapper costs microseconds a call.
-_opaque_bce = torch.compiler.disable(binary_cross_entropy)
-_opaque_bce_logits = torch.compiler.disable(binary_cross_entropy_with_logits)
+    if _small_eager(input, LOGITS_MIN_ELEMENTS, reduction, label_smoothing):
+        return _F.binary_cross_entropy_with_logits(input, target, weight, size_average, reduce,
+                                                   reduction, pos_weight)
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
+        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
+    route = _route(input, target, weight, pos_weight) if reduction in _REDUCTIONS else None
+    if route == "function" and input.numel() < LOGITS_MIN_ELEMENTS and not _transforms_active():
+        route = None  # torch's function is faster here
+    if route is None:
+        return _torch_loss(True, input, target, weight, pos_weight, reduction, label_smoothing)
+    with_grad = input.requires_grad and torch.is_grad_enabled()
+    if route == "function":
+        if with_grad:
+            apply = (BinaryCrossEntropyWithLogits.apply if _transforms_active()
+                     else _apply_bce_logits)
+            return apply(input, target, weight, pos_weight, reduction,
+                         float(label_smoothing))[0]
+        if _plain(input, target, weight, pos_weight):
+            return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
+                          False)[0]
+    return torch.ops.fastbce.binary_cross_entropy_with_logits(
+        input, target, weight, pos_weight, reduction, float(label_smoothing), with_grad)[0]
 
 
 def _smoothing_repr(label_smoothing):

@@ -1,4 +1,5 @@
-"""Type stubs for fastbce.torch (the PyTorch adapter)."""
+"""Type stubs for fastbce.torch (the PyTorch adapter). Importing it registers the custom
+operators torch.ops.fastbce.binary_cross_entropy and ...binary_cross_entropy_with_logits."""
 
 from typing import Any
 
@@ -11,6 +12,9 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
 ]
+
+LOGITS_MIN_ELEMENTS: int
+PROBS_MIN_ELEMENTS: int
 
 def binary_cross_entropy(
     input: Tensor,
@@ -36,13 +40,17 @@ def binary_cross_entropy_with_logits(
 
 class BinaryCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Tensor: ...
+    def forward(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]: ...
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None: ...
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any: ...
 
 class BinaryCrossEntropyWithLogits(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Tensor: ...
+    def forward(*args: Any, **kwargs: Any) -> tuple[Tensor, Tensor]: ...
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None: ...
     @staticmethod
     def backward(ctx: Any, *grad_outputs: Any) -> Any: ...
 

@@ -2,7 +2,6 @@
 
 import contextlib
 import io
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,14 @@ REDUCTIONS = ["mean", "sum", "none"]
 # float64: torch's float64 result to 1e-12. float32: torch's result computed in float64 (see
 # torch_ref), to float32 rounding; torch's own float32 logits loss loses digits to cancellation
 TOL = {torch.float64: {"rtol": 1e-12, "atol": 0.0}, torch.float32: {"rtol": 1e-5, "atol": 1e-7}}
+
+@pytest.fixture(autouse=True)
+def fastbce_at_every_size(monkeypatch):
+    """fastbce computes the small calls too (eager calls under LOGITS_MIN_ELEMENTS and
+    PROBS_MIN_ELEMENTS run torch's function; test_small_calls_are_torchs covers that)."""
+    monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 0)
+
 
 
 def data(shape, dtype, seed=0, logits=False):
@@ -78,7 +85,7 @@ def test_import_without_torch_says_how_to_install():
                 "try:\n    import fastbce.torch\nexcept ImportError as e:\n    print(e)\n"
                 "else:\n    raise SystemExit('no ImportError')")
     assert r.returncode == 0, r.stderr
-    assert "pip install fastbce[torch]" in r.stdout
+    assert "pip install 'fastbce[torch]'" in r.stdout  # quoted: zsh globs [...]
 
 
 # ---------------------------------------------------------------- the seed
@@ -388,14 +395,16 @@ def test_logits_nan_and_targets_outside_0_1_are_torchs_values():
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Records the calls the adapter makes into fastbce (arguments as received)."""
+    """Records the calls the adapter makes into fastbce's API as (logits, want_grad,
+    num_threads, input array, target array)."""
     calls = []
     for name in ["binary_cross_entropy", "binary_cross_entropy_and_grad",
                  "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_and_grad"]:
         real = getattr(_api, name)
 
         def wrapper(*args, _real=real, _name=name, **kw):
-            calls.append((_name, args, kw))
+            calls.append(("logits" in _name, _name.endswith("_and_grad"), kw["num_threads"],
+                          args[0], args[1]))
             return _real(*args, **kw)
 
         monkeypatch.setattr(_api, name, wrapper)
@@ -409,8 +418,7 @@ def test_no_gradient_when_nothing_requires_grad(spy):
         ft.binary_cross_entropy_with_logits(x.requires_grad_(), t)
     out = ft.BCELoss(reduction="none")(x.detach(), t)
     assert out.grad_fn is None and not out.requires_grad
-    assert [c[0] for c in spy] == ["binary_cross_entropy", "binary_cross_entropy_with_logits",
-                                   "binary_cross_entropy"]
+    assert [c[:2] for c in spy] == [(False, False), (True, False), (False, False)]
 
 
 def test_fastbce_reads_the_tensors_memory_and_torchs_thread_count(spy):
@@ -424,11 +432,53 @@ def test_fastbce_reads_the_tensors_memory_and_torchs_thread_count(spy):
         ft.binary_cross_entropy_with_logits(x, t, pos_weight=torch.ones(3))
     finally:
         torch.set_num_threads(before)
-    (n1, a1, k1), (n2, _, k2) = spy
-    assert (n1, n2) == ("binary_cross_entropy_and_grad", "binary_cross_entropy_with_logits_and_grad")
-    assert (k1["num_threads"], k2["num_threads"]) == (1, 2)
-    assert a1[0].__array_interface__["data"][0] == x.data_ptr()  # a view, not a copy
-    assert a1[1].__array_interface__["data"][0] == t.data_ptr()
+    (l1, g1, n1, x1, t1), (l2, g2, n2, _, _) = spy
+    assert (l1, g1, l2, g2) == (False, True, True, True)
+    assert (n1, n2) == (1, 2)
+    assert x1.__array_interface__["data"][0] == x.data_ptr()  # a view, not a copy
+    assert t1.__array_interface__["data"][0] == t.data_ptr()
+
+
+def test_small_calls_are_torchs(spy, monkeypatch):
+    monkeypatch.setattr(ft, "LOGITS_MIN_ELEMENTS", 32768)  # the default
+    x, t = data((4095, 8), torch.float32, logits=True)
+    a = loss_and_grad(ft.binary_cross_entropy_with_logits, x, t)
+    assert spy == []
+    b = loss_and_grad(F.binary_cross_entropy_with_logits, x, t)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    ft.binary_cross_entropy_with_logits(*data((4096, 8), torch.float32, logits=True))
+    ft.binary_cross_entropy(x.sigmoid(), t)  # 32760 probabilities: fastbce
+    assert [c[0] for c in spy] == [True, False]
+    # fastbce's additions on small calls: torch operations
+    xs, ts = data((40, 3), torch.float64, logits=True)
+    torch.testing.assert_close(
+        ft.binary_cross_entropy_with_logits(xs, ts, label_smoothing=0.2),
+        F.binary_cross_entropy_with_logits(xs, ts * 0.8 + 0.1), **TOL[torch.float64])
+    torch.testing.assert_close(
+        ft.binary_cross_entropy_with_logits(xs, ts, reduction="weighted_mean"),
+        F.binary_cross_entropy_with_logits(xs, ts), **TOL[torch.float64])
+    with pytest.raises(TypeError, match="label_smoothing"):
+        ft.binary_cross_entropy_with_logits(xs, ts, label_smoothing=False)
+    with pytest.warns(UserWarning):
+        ft.binary_cross_entropy_with_logits(xs, ts, size_average=False)
+    assert [c[0] for c in spy] == [True, False]
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 2048)  # the default
+    ft.binary_cross_entropy(*data((2047,), torch.float32))
+    ft.binary_cross_entropy(*data((2048,), torch.float32))
+    assert [c[0] for c in spy] == [True, False, False]
+
+
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")  # the '\\ n'
+@pytest.mark.parametrize("program", SEED_PROGRAMS, ids=["example1", "example2"])
+def test_seed_programs_print_torchs_output_by_default(program, monkeypatch):
+    """With the default limits the tutorial's few elements run torch's own function, so the
+    printout is torch's, node name included."""
+    monkeypatch.setattr(ft, "PROBS_MIN_ELEMENTS", 2048)
+    changed = program.replace("import torch.nn as nn", "import fastbce.torch as nn")
+    out, grad = _exec_seed(changed)
+    ref_out, ref_grad = _exec_seed(program)
+    assert out == ref_out
+    assert torch.equal(grad, ref_grad)
 
 
 # ---------------------------------------------------------------- the modules
@@ -487,22 +537,17 @@ def _compiled_step(criterion, backend):
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
     X = torch.randn(16, 6)
     y = (torch.rand(16, 2) > 0.5).float()
-    step = torch.compile(lambda: criterion(model(X), y), backend=backend)
+    step = torch.compile(lambda: criterion(model(X), y), backend=backend, fullgraph=True)
     loss = step()
     loss.backward()
     return loss.detach(), [p.grad for p in model.parameters()]
 
 
-@pytest.mark.parametrize("backend", [
-    "aot_eager",
-    pytest.param("inductor", marks=pytest.mark.skipif(
-        os.environ.get("FASTBCE_SLOW_TESTS") != "1",
-        reason="inductor compiles for ~20 s on 2 cores; FASTBCE_SLOW_TESTS=1 runs it")),
-])
-def test_compiled_training_step(backend):
+def test_compiled_training_step():
+    """fullgraph=True with aot_eager (inductor, and the graph's contents: test_torch_ops.py)."""
     torch._dynamo.reset()
     pw = torch.tensor([2.0, 0.5])
-    loss, grads = _compiled_step(ft.BCEWithLogitsLoss(pos_weight=pw), backend)
+    loss, grads = _compiled_step(ft.BCEWithLogitsLoss(pos_weight=pw), "aot_eager")
     ref_loss, ref_grads = _compiled_step(nn.BCEWithLogitsLoss(pos_weight=pw), "eager")
     torch.testing.assert_close(loss, ref_loss)
     torch.testing.assert_close(grads, ref_grads)
