@@ -11,7 +11,8 @@ from ._checks import (
     check_reduction,
 )
 
-_COMMON = """
+# Parameter descriptions, each written once; a docstring lists the ones its function has.
+_COMMON_HEAD = """
     Parameters
     ----------
     input : array_like
@@ -25,14 +26,18 @@ _COMMON = """
         Rescaling weight that broadcasts to ``input``'s shape (NumPy rules) without enlarging
         it: a scalar, per-column ``(C,)``, per-row ``(N, 1)``, full-shape, ... It is never
         expanded to an input-sized temporary.
-    reduction : {"mean", "sum", "none", "weighted_mean"}
+"""
+
+_REDUCTION = """    reduction : {"mean", "sum", "none", "weighted_mean"}
         "none" returns an array of ``input``'s shape; the others a NumPy scalar: "sum" the
         sum, "mean" the sum over the number of counted elements (all but those ``where``
         excludes), "weighted_mean" the sum over the counted elements' summed ``weight``
         (``np.average``'s and scikit-learn's weighted mean; "mean" without a weight). A
         mean over nothing (no element counted, or weights summing to 0) is NaN. Sums
         accumulate in float64.
-    label_smoothing : float in [0, 1), default 0
+"""
+
+_COMMON_TAIL = """    label_smoothing : float in [0, 1), default 0
         Targets become ``t * (1 - label_smoothing) + label_smoothing / 2`` (Keras' rule).
     where : array_like of bool, optional
         Which elements count (NumPy's ``where=``, broadcast to ``input``'s shape without
@@ -45,6 +50,9 @@ _COMMON = """
         on the calling thread. The result is bit-identical for every thread count.
 """
 
+_COMMON = _COMMON_HEAD + _REDUCTION + _COMMON_TAIL
+_COMMON_NO_REDUCTION = _COMMON_HEAD + _COMMON_TAIL
+
 _CLAMP = """    clamp_log : bool, default True
         True: each log is clamped at -100 and the gradient's denominator at 1e-12, as in
         PyTorch. False: the exact loss (+inf at a wrong saturated prediction, x = 0 with
@@ -52,7 +60,6 @@ _CLAMP = """    clamp_log : bool, default True
         ``(1 - t) / (1 - x) - t / x`` (infinite there): a departure from PyTorch.
 """
 
-_COMMON_NO_REDUCTION = _COMMON[:_COMMON.index("    reduction :")] + _COMMON[_COMMON.index("    label_smoothing :"):]
 
 _RAISES = """
     Raises
@@ -292,7 +299,7 @@ binary_cross_entropy_with_logits_grad_hess.__doc__ = f"""Per-element first and s
 {_RAISES}"""
 
 
-_FOCAL = """
+_FOCAL_HEAD = """
     input : array_like
         Logits, any shape (the dtype policy of the other functions).
     target : array_like
@@ -302,15 +309,21 @@ _FOCAL = """
         alpha turns the term off (``alpha_t = 1``), as in torchvision.
     gamma : float >= 0, default 2.0
         Focusing exponent; ``gamma = 0`` gives ``alpha_t`` times the BCE on logits.
-    reduction : {"none", "mean", "sum", "weighted_mean"}, default "none"
+"""
+
+_FOCAL_REDUCTION = """    reduction : {"none", "mean", "sum", "weighted_mean"}, default "none"
         As in the other functions (torchvision's default is "none").
-    weight : array_like, optional
+"""
+
+_FOCAL_TAIL = """    weight : array_like, optional
         Per-element rescaling broadcast to ``input``'s shape (a fastbce extension).
     where : array_like of bool, optional
         As in the other functions.
     num_threads : int, optional
         As in the other functions.
 """
+
+_FOCAL = _FOCAL_HEAD + _FOCAL_REDUCTION + _FOCAL_TAIL
 
 _FOCAL_FORMULAS = """
         p = sigmoid(x),  ce = BCE with logits(x, t),  p_t = p t + (1 - p)(1 - t)
@@ -369,7 +382,7 @@ sigmoid_focal_loss_grad_hess.__doc__ = f"""Per-element first and second derivati
 {_FOCAL_FORMULAS}
 
     Parameters
-    ----------{_FOCAL.replace(_FOCAL[_FOCAL.index("    reduction :"):_FOCAL.index("    weight :")], "")}
+    ----------{_FOCAL_HEAD}{_FOCAL_TAIL}
     grad_out, hess_out : ndarray, optional
         Input-shaped buffers for the two results.
 

@@ -8,9 +8,12 @@ use it in its place, or as a scorer::
                          response_method="predict_proba")
 """
 
+from __future__ import annotations
+
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _api, _checks
 
@@ -87,7 +90,10 @@ def _classes(y, labels):
     return classes
 
 
-def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None):
+def log_loss(
+    y_true: ArrayLike, y_pred: ArrayLike, *, normalize: bool = True,
+    sample_weight: ArrayLike | None = None, labels: ArrayLike | None = None,
+) -> float:
     """Log loss (binary cross entropy) of predicted probabilities, as scikit-learn computes it.
 
     The binary case of ``sklearn.metrics.log_loss`` (scikit-learn 1.9's semantics)::

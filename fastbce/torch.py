@@ -57,7 +57,7 @@ from torch.nn import _reduction as _torch_reduction
 from torch.nn import functional as _F
 
 from . import _api
-from ._bce import check_label_smoothing
+from ._checks import check_label_smoothing
 
 __all__ = [
     "BCELoss",
