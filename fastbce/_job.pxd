@@ -10,7 +10,7 @@ cdef enum:
     MAXDIMS = 64
 
 # The paths a chunk can take; Totals.chunks counts them, so that tests prove each speed-only
-# path is taken where it should be (tests/test_paths.py).
+# path is taken where it should be (tests/core/test_paths.py).
 cdef enum:
     PATH_PRODUCT = 0    # summed as products of factors (0/1 targets: _product.pxi)
     PATH_HARD = 1       # probabilities with 0/1 targets, one log per element

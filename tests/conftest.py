@@ -1,4 +1,6 @@
-"""Fixtures and settings shared by the test files.
+"""Fixtures and settings shared by the test files, arranged by layer: core/ (the NumPy API,
+the route and the kernels), adapters/ (fastbce.dask, fastbce.metrics, fastbce.torch) and
+build/ (packaging, typing, documentation, the benchmark command line).
 
 Hypothesis runs with the profile "fastbce" (deterministic: derandomized, no example
 database, no deadline; a failing example is printed with its reproduction blob).
@@ -11,6 +13,21 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import fastbce
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (minutes each, or large files)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow are skipped, visibly, unless pytest runs with --slow."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: `pytest --slow` runs it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 settings.register_profile(

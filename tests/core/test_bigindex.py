@@ -1,9 +1,9 @@
 """More than 2**31 elements in one call: element indices and block offsets must be 64-bit.
 
 Slow (a few minutes; about 26 GB of files under the pytest temporary directory, read
-through the page cache) and skipped unless FASTBCE_SLOW_TESTS=1:
+through the page cache): marked slow, run by
 
-    FASTBCE_SLOW_TESTS=1 pytest tests/test_bigindex.py
+    pytest --slow tests/core/test_bigindex.py
 
 The data are float32 memmaps written chunk by chunk; the reference for every chunk is
 computed in float64 with NumPy as it is written. The elements from index 2**31 on come
@@ -21,10 +21,7 @@ import pytest
 
 import fastbce
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FASTBCE_SLOW_TESTS") != "1",
-    reason="writes ~26 GB and takes minutes; FASTBCE_SLOW_TESTS=1 runs it",
-)
+pytestmark = pytest.mark.slow  # writes ~26 GB and takes minutes
 
 BIG = 2**31
 N = BIG + 2**24 + 3  # 2**24 + 3 elements past the 32-bit range, not a multiple of a block

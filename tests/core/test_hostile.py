@@ -20,7 +20,7 @@ from helpers import fingerprint
 
 import fastbce
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/: hostile_cases.py
 # the child imports the fastbce under test (not whatever its working directory holds)
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastbce.__file__)))
 
