@@ -28,10 +28,9 @@ from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
 from fastbce._math cimport (
-    FB_FUSED, FB_WIDE_REGS, d2u, exp_neg_f32, f2u, fb_fmaf, focal_f32, focal_f64, log_f64,
-    logit_grad_f32, logit_grad_f64, logit_loss_f32, logit_loss_f64, out_of_unit_f32,
-    out_of_unit_f64, prob_grad_exact_f32, prob_grad_exact_f64, prob_grad_f32, prob_grad_f64,
-    prob_loss_exact_f32, prob_loss_exact_f64, prob_loss_f32, prob_loss_f64, prob_loss_hard_f32,
+    FB_FUSED, FB_WIDE_REGS, d2u, exp_neg_f32, f2u, fb_fmaf, focal, log_f64, logit_grad,
+    logit_loss, out_of_unit_f32, out_of_unit_f64, prob_grad_exact, prob_grad_f32,
+    prob_grad_f64, prob_loss_exact, prob_loss_f32, prob_loss_f64, prob_loss_hard_f32,
     prob_loss_hard_f64, u2d, u2f,
 )
 from fastbce._job cimport (

@@ -21,43 +21,6 @@ cdef inline floating _pgrad(floating x, floating t) noexcept nogil:
         return prob_grad_f64(x, t)
 
 
-cdef inline floating _pexact_loss(floating x, floating t) noexcept nogil:
-    if floating is float:
-        return prob_loss_exact_f32(x, t)
-    else:
-        return prob_loss_exact_f64(x, t)
-
-
-cdef inline floating _pexact_grad(floating x, floating t) noexcept nogil:
-    if floating is float:
-        return prob_grad_exact_f32(x, t)
-    else:
-        return prob_grad_exact_f64(x, t)
-
-
-cdef inline floating _focal(floating x, floating t, floating alpha, floating gamma,
-                            floating* g, floating* h) noexcept nogil:
-    if floating is float:
-        return focal_f32(x, t, alpha, gamma, g, h)
-    else:
-        return focal_f64(x, t, alpha, gamma, g, h)
-
-
-cdef inline floating _lloss(floating x, floating t, floating pw, bint unit) noexcept nogil:
-    if floating is float:
-        return logit_loss_f32(x, t, pw, unit)
-    else:
-        return logit_loss_f64(x, t, pw, unit)
-
-
-cdef inline floating _lgrad(floating x, floating t, floating pw, floating* h,
-                           bint unit) noexcept nogil:
-    if floating is float:
-        return logit_grad_f32(x, t, pw, h, unit)
-    else:
-        return logit_grad_f64(x, t, pw, h, unit)
-
-
 # Range flags accumulate in an unsigned integer as wide as the data (GCC vectorises a loop
 # only when its integer and float lanes have one width): b32 for float32, b64 for float64.
 # Each loop returns 1 if an input element is invalid (outside [0, 1] or NaN for
@@ -238,8 +201,8 @@ cdef uint32_t _prob_exact(const floating* x, const floating* t, floating* l, flo
     for j in range(m):
         b32 |= _flags_prob(x[j], t[j])
         b64 |= _flags_prob64(x[j], t[j])
-        l[j] = _pexact_loss(x[j], t[j])
-        g[j] = _pexact_grad(x[j], t[j])
+        l[j] = prob_loss_exact(x[j], t[j])
+        g[j] = prob_grad_exact(x[j], t[j])
     return b32 | <uint32_t>b64
 
 
@@ -253,7 +216,7 @@ cdef uint32_t _focal_loop(const floating* x, const floating* t, floating* l, flo
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
         b64 |= _flags_logit64(x[j], t[j])
-        l[j] = _focal(x[j], t[j], alpha, gamma, &g[j], &h[j])
+        l[j] = focal(x[j], t[j], alpha, gamma, &g[j], &h[j])
     return b32 | <uint32_t>b64
 
 
@@ -312,11 +275,11 @@ cdef inline uint32_t _logit_loss(const floating* x, const floating* t, const flo
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
+                l[j] = logit_loss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
-        l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
+        l[j] = logit_loss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
     return b32
 
 
@@ -334,7 +297,7 @@ cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const flo
                 for k in range(64):
                     j = jj + k
                     b64 |= _flags_logit64(x[j], t[j])
-                    g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j],
+                    g[j] = _lscaled(logit_grad(x[j], t[j], _pwv(pw, j, mode), &h[j],
                                            _unit(mode)), hi, lo, mode)
             return <uint32_t>b64
         for jj in range(0, m, 16):
@@ -342,12 +305,12 @@ cdef inline uint32_t _logit_grad(const floating* x, const floating* t, const flo
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+                g[j] = _lscaled(logit_grad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
                                 hi, lo, mode)
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
-        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+        g[j] = _lscaled(logit_grad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
                         hi, lo, mode)
     return b32
 
@@ -365,14 +328,14 @@ cdef inline uint32_t _logit_loss_grad(const floating* x, const floating* t, cons
             for k in range(LANES):
                 j = jj + k
                 b64 |= _flags_logit64(x[j], t[j])
-                l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
-                g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+                l[j] = logit_loss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
+                g[j] = _lscaled(logit_grad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
                                 hi, lo, mode)
         return <uint32_t>b64
     for j in range(m):
         b32 |= _flags_logit(x[j], t[j])
-        l[j] = _lloss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
-        g[j] = _lscaled(_lgrad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
+        l[j] = logit_loss(x[j], t[j], _pwv(pw, j, mode), _unit(mode))
+        g[j] = _lscaled(logit_grad(x[j], t[j], _pwv(pw, j, mode), &h[j], _unit(mode)),
                         hi, lo, mode)
     return b32
 

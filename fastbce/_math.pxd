@@ -6,11 +6,14 @@ functions over plain C types, written so that GCC and Clang vectorise the loops 
 
 Conventions:
 - bit casts go through the unions ``F32Bits`` / ``F64Bits`` inside small inline functions;
-- on the float32 path every literal is cast with ``<float>`` (C would promote to double);
+- on the float32 path every literal is cast with ``<float>`` (C would promote to double),
+  and in the functions written once for both dtypes (over the fused type ``floating``)
+  with ``<floating>``;
 - ``x + 0.0`` turns -0.0 into +0.0 before any bit trick, so -0.0 takes the zero path;
 - the polynomials are our own fits (coefficients and error bounds in the comments).
 """
 
+from cython cimport floating
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 # a * b + c. The modules are compiled with -ffp-contract=off, so that the compiler fuses
@@ -388,68 +391,6 @@ cdef inline double prob_grad_f64(double x, double t) noexcept nogil:
     return (x - t) / (d if d > eps else eps)
 
 
-# ------------------------------------------------------------------ logits
-#
-# With pw the positive-class weight (1 without pos_weight), a = pw t + (1 - t):
-#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t = a
-#   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
-# softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x.
-# unit (a constant at every call): pw is 1, and then a = t + (1 - t) = 1 exactly for t in
-# [0, 1] (1 - t is exact for t >= 1/2; below, it is off by at most 2^-54, which the sum
-# rounds away, ties to the even 1), so a is taken as 1: the same bits, fewer operations.
-# (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms that
-# cannot cancel (torch's sum of three does, for confident logits).
-
-cdef inline float logit_loss_f32(float x, float t, float pw, bint unit) noexcept nogil:
-    cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))  # exp(-|x|)
-    cdef float v = <float>1.0 + e
-    cdef float lin = (<float>1.0 - t) * x if x >= <float>0.0 else -(pw * (t * x))
-    # a right answer at an infinite logit: its limit 0, not 0 * inf
-    lin = lin if (t != <float>1.0) & (x >= <float>0.0) | (t != <float>0.0) & (x < <float>0.0) \
-        else <float>0.0
-    # pw t + (1 - t), never 1 + (pw - 1) t (which cancels for a small pw)
-    cdef float lw = <float>1.0 if unit else pw * t + (<float>1.0 - t)
-    return lin + lw * log_err_f32(v, (<float>1.0 - v) + e)
-
-
-cdef inline double logit_loss_f64(double x, double t, double pw, bint unit) noexcept nogil:
-    cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
-    cdef double v = 1.0 + e
-    cdef double lin = (1.0 - t) * x if x >= 0.0 else -(pw * (t * x))
-    lin = lin if (t != 1.0) & (x >= 0.0) | (t != 0.0) & (x < 0.0) else 0.0
-    cdef double lw = 1.0 if unit else pw * t + (1.0 - t)
-    return lin + lw * log_err_f64(v, (1.0 - v) + e)
-
-
-cdef inline float logit_grad_f32(float x, float t, float pw, float* hess,
-                                 bint unit) noexcept nogil:
-    """grad (returned) and hess (stored) of the logits loss. Where sigmoid(x) is near 1,
-    a sigmoid(x) - pw t is computed as (1 - t) - a (1 - sigmoid(x)): no cancellation;
-    a = pw t + (1 - t), never (pw t + 1) - t (which cancels for small pw)."""
-    cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))
-    cdef float r = <float>1.0 / (<float>1.0 + e)
-    cdef bint pos = x >= <float>0.0
-    cdef float sig = r if pos else e * r
-    cdef float omsig = e * r if pos else r
-    cdef float pt = pw * t
-    cdef float a = <float>1.0 if unit else pt + (<float>1.0 - t)
-    hess[0] = a * sig * omsig
-    return (<float>1.0 - t) - a * omsig if pos else a * sig - pt
-
-
-cdef inline double logit_grad_f64(double x, double t, double pw, double* hess,
-                                  bint unit) noexcept nogil:
-    cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
-    cdef double r = 1.0 / (1.0 + e)
-    cdef bint pos = x >= 0.0
-    cdef double sig = r if pos else e * r
-    cdef double omsig = e * r if pos else r
-    cdef double pt = pw * t
-    cdef double a = 1.0 if unit else pt + (1.0 - t)
-    hess[0] = a * sig * omsig
-    return (1.0 - t) - a * omsig if pos else a * sig - pt
-
-
 # ------------------------------------------------------------------ probabilities, unclamped
 #
 # clamp_log=False: the exact loss -(t log x + (1 - t) log(1 - x)), with 0 log 0 = 0 (a term
@@ -474,38 +415,113 @@ cdef inline double log_raw_f64(double v, double err) noexcept nogil:
     return r if v > 0.0 else -u2d(<uint64_t>0x7ff0000000000000)
 
 
-cdef inline float prob_loss_exact_f32(float x, float t) noexcept nogil:
-    x = x + <float>0.0
-    cdef float w = <float>1.0 - x
-    cdef float err = (<float>1.0 - w) - x
-    cdef float a = t * log_raw_f32(x, <float>0.0)
-    cdef float b = (t - <float>1.0) * log_raw_f32(w, err)
+# ------------------------------------------------------------------ one name for both dtypes
+#
+# The closed forms that are the same code in float32 and float64 are written once over the
+# fused type ``floating``; these pick each dtype's primitive. (The logs and exp(-|x|) above
+# really differ between the dtypes and stay apart.)
+
+cdef inline floating fma_of(floating a, floating b, floating c) noexcept nogil:
+    if floating is float:
+        return fb_fmaf(a, b, c)
+    else:
+        return fb_fma(a, b, c)
+
+
+cdef inline floating neg_abs(floating x) noexcept nogil:
+    """-|x|, by setting the sign bit."""
+    if floating is float:
+        return u2f(f2u(x) | <uint32_t>0x80000000)
+    else:
+        return u2d(d2u(x) | <uint64_t>0x8000000000000000)
+
+
+cdef inline floating infinity(floating like) noexcept nogil:
+    if floating is float:
+        return u2f(<uint32_t>0x7f800000)
+    else:
+        return u2d(<uint64_t>0x7ff0000000000000)
+
+
+cdef inline floating exp_neg(floating y) noexcept nogil:
+    if floating is float:
+        return exp_neg_f32(y)
+    else:
+        return exp_neg_f64(y)
+
+
+cdef inline floating log_err(floating v, floating err) noexcept nogil:
+    if floating is float:
+        return log_err_f32(v, err)
+    else:
+        return log_err_f64(v, err)
+
+
+cdef inline floating log_raw(floating v, floating err) noexcept nogil:
+    if floating is float:
+        return log_raw_f32(v, err)
+    else:
+        return log_raw_f64(v, err)
+
+
+# ------------------------------------------------------------------ logits
+#
+# With pw the positive-class weight (1 without pos_weight), a = pw t + (1 - t):
+#   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t = a
+#   grad = a sigmoid(x) - pw t,  hess = a sigmoid(x) (1 - sigmoid(x))
+# softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|): finite for every finite x.
+# unit (a constant at every call): pw is 1, and then a = t + (1 - t) = 1 exactly for t in
+# [0, 1] (1 - t is exact for t >= 1/2; below, it is off by at most 2^-54, which the sum
+# rounds away, ties to the even 1), so a is taken as 1: the same bits, fewer operations.
+# (1 - t) x + lw max(-x, 0) is (1 - t) x for x >= 0 and -pw t x below: two terms that
+# cannot cancel (torch's sum of three does, for confident logits).
+
+cdef inline floating logit_loss(floating x, floating t, floating pw, bint unit) noexcept nogil:
+    cdef floating e = exp_neg(neg_abs(x))  # exp(-|x|)
+    cdef floating v = <floating>1.0 + e
+    cdef floating lin = (<floating>1.0 - t) * x if x >= <floating>0.0 else -(pw * (t * x))
+    # a right answer at an infinite logit: its limit 0, not 0 * inf
+    lin = lin if (t != <floating>1.0) & (x >= <floating>0.0) | (t != <floating>0.0) & (
+        x < <floating>0.0) else <floating>0.0
+    # pw t + (1 - t), never 1 + (pw - 1) t (which cancels for a small pw)
+    cdef floating lw = <floating>1.0 if unit else pw * t + (<floating>1.0 - t)
+    return lin + lw * log_err(v, (<floating>1.0 - v) + e)
+
+
+cdef inline floating logit_grad(floating x, floating t, floating pw, floating* hess,
+                                bint unit) noexcept nogil:
+    """grad (returned) and hess (stored) of the logits loss. Where sigmoid(x) is near 1,
+    a sigmoid(x) - pw t is computed as (1 - t) - a (1 - sigmoid(x)): no cancellation;
+    a = pw t + (1 - t), never (pw t + 1) - t (which cancels for small pw)."""
+    cdef floating e = exp_neg(neg_abs(x))
+    cdef floating r = <floating>1.0 / (<floating>1.0 + e)
+    cdef bint pos = x >= <floating>0.0
+    cdef floating sig = r if pos else e * r
+    cdef floating omsig = e * r if pos else r
+    cdef floating pt = pw * t
+    cdef floating a = <floating>1.0 if unit else pt + (<floating>1.0 - t)
+    hess[0] = a * sig * omsig
+    return (<floating>1.0 - t) - a * omsig if pos else a * sig - pt
+
+
+# (probabilities, unclamped: the forms described above log_raw_f32)
+
+cdef inline floating prob_loss_exact(floating x, floating t) noexcept nogil:
+    x = x + <floating>0.0
+    cdef floating w = <floating>1.0 - x
+    cdef floating err = (<floating>1.0 - w) - x
+    cdef floating a = t * log_raw(x, <floating>0.0)
+    cdef floating b = (t - <floating>1.0) * log_raw(w, err)
     # (+ 0 turns the -0 of a perfect prediction into +0)
-    return ((b if t != <float>1.0 else <float>0.0) - (a if t != <float>0.0 else <float>0.0)
-            + <float>0.0)
+    return ((b if t != <floating>1.0 else <floating>0.0)
+            - (a if t != <floating>0.0 else <floating>0.0)) + <floating>0.0
 
 
-cdef inline double prob_loss_exact_f64(double x, double t) noexcept nogil:
-    x = x + 0.0
-    cdef double w = 1.0 - x
-    cdef double err = (1.0 - w) - x
-    cdef double a = t * log_raw_f64(x, 0.0)
-    cdef double b = (t - 1.0) * log_raw_f64(w, err)
-    return ((b if t != 1.0 else 0.0) - (a if t != 0.0 else 0.0)) + 0.0
-
-
-cdef inline float prob_grad_exact_f32(float x, float t) noexcept nogil:
-    cdef float inf = u2f(<uint32_t>0x7f800000)
-    cdef float r = (x - t) / ((<float>1.0 - x) * x)
-    r = r if x != <float>0.0 else (<float>1.0 if t == <float>0.0 else -inf)
-    return r if x != <float>1.0 else (<float>-1.0 if t == <float>1.0 else inf)
-
-
-cdef inline double prob_grad_exact_f64(double x, double t) noexcept nogil:
-    cdef double inf = u2d(<uint64_t>0x7ff0000000000000)
-    cdef double r = (x - t) / ((1.0 - x) * x)
-    r = r if x != 0.0 else (1.0 if t == 0.0 else -inf)
-    return r if x != 1.0 else (-1.0 if t == 1.0 else inf)
+cdef inline floating prob_grad_exact(floating x, floating t) noexcept nogil:
+    cdef floating inf = infinity(x)
+    cdef floating r = (x - t) / ((<floating>1.0 - x) * x)
+    r = r if x != <floating>0.0 else (<floating>1.0 if t == <floating>0.0 else -inf)
+    return r if x != <floating>1.0 else (<floating>-1.0 if t == <floating>1.0 else inf)
 
 
 # ------------------------------------------------------------------ focal loss (logits)
@@ -523,62 +539,36 @@ cdef inline double prob_grad_exact_f64(double x, double t) noexcept nogil:
 # r = 1 / (1 + e). At x = +-inf, r = 0 and ce = inf: ce r is taken as its limit, 0, so the
 # gradient and hessian are the limits (A u^g (s - t) and 0).
 
-cdef inline float focal_f32(float x, float t, float alpha, float gamma, float* grad,
-                            float* hess) noexcept nogil:
+
+cdef inline floating focal(floating x, floating t, floating alpha, floating gamma,
+                           floating* grad, floating* hess) noexcept nogil:
     """The focal loss (returned), its gradient and hessian (stored) for one element."""
-    cdef float e = exp_neg_f32(u2f(f2u(x) | <uint32_t>0x80000000))
-    cdef float v = <float>1.0 + e
-    cdef float sp = log_err_f32(v, (<float>1.0 - v) + e)  # log1p(e)
-    cdef float q = <float>1.0 / v
-    cdef bint pos = x >= <float>0.0
-    cdef float s = q if pos else e * q
-    cdef float oms = e * q if pos else q
-    cdef float ce = (((<float>1.0 - t) * x if pos else -(t * x))
-                     if (t != <float>1.0) & pos | (t != <float>0.0) & (not pos) else <float>0.0) + sp
-    cdef float dce = (<float>1.0 - t) - oms if pos else s - t
-    cdef float omt1 = <float>1.0 - t
+    cdef floating e = exp_neg(neg_abs(x))
+    cdef floating v = <floating>1.0 + e
+    cdef floating sp = log_err(v, (<floating>1.0 - v) + e)  # log1p(e)
+    cdef floating q = <floating>1.0 / v
+    cdef bint pos = x >= <floating>0.0
+    cdef floating s = q if pos else e * q
+    cdef floating oms = e * q if pos else q
+    cdef floating ce = (((<floating>1.0 - t) * x if pos else -(t * x))
+                        if (t != <floating>1.0) & pos | (t != <floating>0.0) & (not pos)
+                        else <floating>0.0) + sp
+    cdef floating dce = (<floating>1.0 - t) - oms if pos else s - t
+    cdef floating omt1 = <floating>1.0 - t
     # D = tt e + (1 - tt), tt = t (x >= 0) or 1 - t, with 1 - tt never formed (it would
     # round away the low bits of a small t)
-    cdef float d = fb_fmaf(t, e, omt1) if pos else fb_fmaf(omt1, e, t)
-    cdef float lu = log_raw_f32(d, <float>0.0) - sp
-    cdef float ug = exp_neg_f32(gamma * lu) if gamma != <float>0.0 else <float>1.0
-    cdef float r = (e * q) / d if d > <float>0.0 else q
-    cdef float a = (alpha * t + (<float>1.0 - alpha) * (<float>1.0 - t)
-                    if alpha >= <float>0.0 else <float>1.0)
-    cdef float omt = <float>1.0 - <float>2.0 * t
-    cdef float k = gamma * omt
+    cdef floating d = fma_of(t, e, omt1) if pos else fma_of(omt1, e, t)
+    cdef floating lu = log_raw(d, <floating>0.0) - sp
+    cdef floating ug = exp_neg(gamma * lu) if gamma != <floating>0.0 else <floating>1.0
+    cdef floating r = (e * q) / d if d > <floating>0.0 else q
+    cdef floating a = (alpha * t + (<floating>1.0 - alpha) * (<floating>1.0 - t)
+                       if alpha >= <floating>0.0 else <floating>1.0)
+    cdef floating omt = <floating>1.0 - <floating>2.0 * t
+    cdef floating k = gamma * omt
     # (ce r -> 0 as |x| -> inf: at x = +-inf, ce = inf and r = 0, whose product is NaN)
-    cdef float cer = ce * r if r != <float>0.0 else <float>0.0
-    cdef float au = a * ug
-    grad[0] = au * fb_fmaf(k, cer, dce)
-    hess[0] = au * (s * oms + k * (<float>2.0 * dce * r + cer * (oms - s))
-                    + gamma * (gamma - <float>1.0) * omt * omt * cer * r)
-    return au * ce
-
-
-cdef inline double focal_f64(double x, double t, double alpha, double gamma, double* grad,
-                             double* hess) noexcept nogil:
-    cdef double e = exp_neg_f64(u2d(d2u(x) | <uint64_t>0x8000000000000000))
-    cdef double v = 1.0 + e
-    cdef double sp = log_err_f64(v, (1.0 - v) + e)
-    cdef double q = 1.0 / v
-    cdef bint pos = x >= 0.0
-    cdef double s = q if pos else e * q
-    cdef double oms = e * q if pos else q
-    cdef double ce = (((1.0 - t) * x if pos else -(t * x))
-                      if (t != 1.0) & pos | (t != 0.0) & (not pos) else 0.0) + sp
-    cdef double dce = (1.0 - t) - oms if pos else s - t
-    cdef double omt1 = 1.0 - t
-    cdef double d = fb_fma(t, e, omt1) if pos else fb_fma(omt1, e, t)
-    cdef double lu = log_raw_f64(d, 0.0) - sp
-    cdef double ug = exp_neg_f64(gamma * lu) if gamma != 0.0 else 1.0
-    cdef double r = (e * q) / d if d > 0.0 else q
-    cdef double a = alpha * t + (1.0 - alpha) * (1.0 - t) if alpha >= 0.0 else 1.0
-    cdef double omt = 1.0 - 2.0 * t
-    cdef double k = gamma * omt
-    cdef double cer = ce * r if r != 0.0 else 0.0
-    cdef double au = a * ug
-    grad[0] = au * fb_fma(k, cer, dce)
-    hess[0] = au * (s * oms + k * (2.0 * dce * r + cer * (oms - s))
-                    + gamma * (gamma - 1.0) * omt * omt * cer * r)
+    cdef floating cer = ce * r if r != <floating>0.0 else <floating>0.0
+    cdef floating au = a * ug
+    grad[0] = au * fma_of(k, cer, dce)
+    hess[0] = au * (s * oms + k * (<floating>2.0 * dce * r + cer * (oms - s))
+                    + gamma * (gamma - <floating>1.0) * omt * omt * cer * r)
     return au * ce
