@@ -18,6 +18,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -297,3 +298,28 @@ def test_threadpool_limits_in_the_main_thread_do_not_reach_pool_threads():
     got = _pool("limits-outside")
     assert got["seen"] == [2] * 4
     assert got["extra"] == 4, got
+
+
+def test_the_gil_is_released_while_a_large_call_runs():
+    """Another Python thread runs while a large call is in the kernel. The worker starts a
+    call of a few hundred milliseconds (the focal loss over 5e7 float32 elements on one
+    thread); the main thread sleeps 10 ms and, once it wakes (which needs the GIL), finds the
+    call still running. Were the GIL held, it would wake only after the call returned."""
+    import threading
+
+    x = np.full(50_000_000, 0.3, np.float32)
+    t = np.full_like(x, 0.25)
+    started, done = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        fastbce.sigmoid_focal_loss(x, t, reduction="sum", num_threads=1)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    started.wait()
+    time.sleep(0.01)
+    still_running = not done.is_set()
+    worker.join()
+    assert still_running
