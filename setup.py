@@ -37,7 +37,7 @@ DIRECTIVES = {
 # no contraction into FMAs by the compiler: _math.pxd writes its FMAs out, so that scalar and
 # vector code, and the fused and separate calls, round the same way
 COMMON_FLAGS = ["-O1" if DEBUG else "-O3", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"]
-INLINE_FLAGS = ["--param=inline-unit-growth=1000", "--param=large-function-growth=1000",
+INLINE_FLAGS = ["--param=inline-unit-growth=1000", "--param=large-function-growth=10000",
                 "--param=max-inline-insns-single=1000"]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_FLAGS = {

@@ -167,6 +167,83 @@ cdef inline double _fold16(double* acc) noexcept nogil:
     return (acc[0] + acc[2]) + (acc[1] + acc[3])
 
 
+cdef inline uint32_t _logit_math(bint has_pw, const floating* x, const floating* t,
+                                 const floating* pw, floating* ld, floating* gd, floating* hd,
+                                 Py_ssize_t mv, floating ghi, floating glo, bint want_loss,
+                                 bint want_grad) noexcept nogil:
+    """A chunk of logits through the loop its outputs and pos_weight call for."""
+    if want_loss and want_grad:
+        if has_pw:
+            return _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <General*>NULL)
+        return _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <NoPw*>NULL)
+    if want_loss:
+        if has_pw:
+            return _logit_loss(x, t, pw, ld, mv, <General*>NULL)
+        return _logit_loss(x, t, pw, ld, mv, <NoPw*>NULL)
+    if has_pw:
+        return _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <General*>NULL)
+    if ghi == 1 and glo == 0:
+        return _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <Plain*>NULL)
+    return _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <NoPw*>NULL)
+
+
+cdef inline uint32_t _prob_math(const floating* x, const floating* t, floating* ld,
+                                floating* gd, Py_ssize_t mv, bint hard, floating ghi,
+                                floating glo, bint want_loss, bint want_grad) noexcept nogil:
+    """A chunk of probabilities through the per-element loop for its outputs (hard: one
+    log per element, the targets all 0 or 1)."""
+    if want_loss and want_grad:
+        return _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossGrad*>NULL)
+    if want_loss:
+        return _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossOnly*>NULL)
+    return _prob_loop(x, t, ld, gd, mv, False, ghi, glo, <GradOnly*>NULL)
+
+
+cdef inline void _chunk_store(
+        const Job* jb, Py_ssize_t c0, Py_ssize_t m, Py_ssize_t mv, const floating* w,
+        const floating* gv, const uint8_t* mk, floating* ld, floating* gd, floating* hd,
+        floating* lbuf, floating* gbuf, floating* hbuf, bint want_loss, bint add_loss,
+        bint gin, double* acc) noexcept nogil:
+    """A chunk's results, from the local buffers the math wrote (ld, gd, hd pointing there;
+    elsewhere the math wrote the outputs itself): weighted, the losses added to the lanes
+    (add_loss), stored, and zeroed where where= is False."""
+    cdef Py_ssize_t j
+    cdef floating* lout
+    if want_loss and ld == &lbuf[0]:
+        if jb.loss == NULL:
+            lout = &lbuf[0]
+        else:
+            lout = <floating*>jb.loss + c0
+        if w != NULL:
+            for j in range(m):
+                lout[j] = lbuf[j] * w[j]
+        elif jb.loss != NULL:
+            memcpy(lout, lbuf, m * sizeof(floating))
+        if add_loss:
+            if jb.loss != NULL and w != NULL:
+                memcpy(lbuf, lout, m * sizeof(floating))
+            for j in range(m, mv):
+                lbuf[j] = 0
+            _sum16(acc, lbuf, mv)
+    if jb.grad != NULL and gd == &gbuf[0]:
+        if gin:
+            memcpy(<floating*>jb.grad + c0, gbuf, m * sizeof(floating))
+        else:
+            _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
+    if jb.hess != NULL and hd == &hbuf[0]:
+        lout = <floating*>jb.hess + c0
+        if w != NULL:
+            for j in range(m):
+                lout[j] = hbuf[j] * w[j]
+        else:
+            memcpy(lout, hbuf, m * sizeof(floating))
+    if mk != NULL:
+        if jb.grad != NULL:
+            _zero_skipped(<floating*>jb.grad + c0, mk, m)
+        if jb.hess != NULL:
+            _zero_skipped(<floating*>jb.hess + c0, mk, m)
+
+
 cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
                    Totals* tb) noexcept nogil:
     """Elements [lo, hi): the loss sum in float64 (returned), outputs, and in tb the range
@@ -231,7 +308,6 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef const floating* w = NULL
     cdef const floating* pw
     cdef const floating* gv = NULL
-    cdef floating* lout
     cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
     cdef uint32_t bad = 0
     cdef bint want_loss = jb.loss != NULL or jb.want_sum
@@ -333,66 +409,16 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 # local buffers only: with three outputs beside three inputs GCC would need
                 # more run-time alias checks than it makes, and not vectorise
                 ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
-                if jb.pw != NULL:
-                    bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <General*>NULL)
-                else:
-                    bad |= _logit_loss_grad(x, t, pw, ld, gd, hd, mv, ghi, glo, <NoPw*>NULL)
-            elif want_loss:
-                if jb.pw != NULL:
-                    bad |= _logit_loss(x, t, pw, ld, mv, <General*>NULL)
-                else:
-                    bad |= _logit_loss(x, t, pw, ld, mv, <NoPw*>NULL)
-            elif jb.pw != NULL:
-                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <General*>NULL)
-            elif ghi == 1 and glo == 0:
-                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <Plain*>NULL)
-            else:
-                bad |= _logit_grad(x, t, pw, gd, hd, mv, ghi, glo, <NoPw*>NULL)
+            bad |= _logit_math(jb.pw != NULL, x, t, pw, ld, gd, hd, mv, ghi, glo, want_loss,
+                               want_grad)
         else:
             if hard and want_loss:
                 nhard += 1
             else:
                 nsoft += 1
-            if want_loss and want_grad:
-                bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossGrad*>NULL)
-            elif want_loss:
-                bad |= _prob_loop(x, t, ld, gd, mv, hard, ghi, glo, <LossOnly*>NULL)
-            else:
-                bad |= _prob_loop(x, t, ld, gd, mv, False, ghi, glo, <GradOnly*>NULL)
-        # weighting, sums and stores
-        if want_loss and ld == &lbuf[0]:
-            if jb.loss == NULL:
-                lout = &lbuf[0]
-            else:
-                lout = <floating*>jb.loss + c0
-            if w != NULL:
-                for j in range(m):
-                    lout[j] = lbuf[j] * w[j]
-            elif jb.loss != NULL:
-                memcpy(lout, lbuf, m * sizeof(floating))
-            if jb.want_sum and not summed:
-                if jb.loss != NULL and w != NULL:
-                    memcpy(lbuf, lout, m * sizeof(floating))
-                for j in range(m, mv):
-                    lbuf[j] = 0
-                _sum16(acc, lbuf, mv)
-        if jb.grad != NULL and gd == &gbuf[0]:
-            if gin:
-                memcpy(<floating*>jb.grad + c0, gbuf, m * sizeof(floating))
-            else:
-                _store_grad(<floating*>jb.grad + c0, gbuf, w, gv, jb.g, m)
-        if jb.hess != NULL and hd == &hbuf[0]:
-            lout = <floating*>jb.hess + c0
-            if w != NULL:
-                for j in range(m):
-                    lout[j] = hbuf[j] * w[j]
-            else:
-                memcpy(lout, hbuf, m * sizeof(floating))
-        if mk != NULL:
-            if jb.grad != NULL:
-                _zero_skipped(<floating*>jb.grad + c0, mk, m)
-            if jb.hess != NULL:
-                _zero_skipped(<floating*>jb.hess + c0, mk, m)
+            bad |= _prob_math(x, t, ld, gd, mv, hard, ghi, glo, want_loss, want_grad)
+        _chunk_store(jb, c0, m, mv, w, gv, mk, ld, gd, hd, lbuf, gbuf, hbuf, want_loss,
+                     jb.want_sum != 0 and not summed, gin, acc)
     tb.flags = bad
     tb.wsum = _fold16(accw)
     tb.chunks[PATH_PRODUCT] = nprod
