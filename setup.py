@@ -126,8 +126,7 @@ class BuildExt(build_ext):
         if self.extensions:
             jobs = self.parallel if self.parallel else 1
             print(f"fastbce: compiled {len(self.extensions)} extension modules in "
-                  f"{time.perf_counter() - start:.1f} s ({jobs} parallel jobs; cythonized in "
-                  f"{CYTHONIZE_SECONDS:.1f} s before)", flush=True)
+                  f"{time.perf_counter() - start:.1f} s ({jobs} parallel jobs)", flush=True)
 
     def build_extensions(self):
         if self.compiler.compiler_type != "unix":
@@ -238,16 +237,17 @@ def _extensions():
     )
     # generated C under build/ (never in the package directory, the sdist or the wheel);
     # Cython's own processes, one per job, where there is more than one module to translate
-    global CYTHONIZE_SECONDS
     start = time.perf_counter()
     jobs = _jobs()
     modules = (cythonize(exts, compiler_directives=DIRECTIVES, include_path=[here],
                          nthreads=jobs if jobs > 1 else 0)
                + cythonize([bce], compiler_directives=DIRECTIVES, include_path=[here],
                            build_dir=os.path.join("build", "cython")))
-    CYTHONIZE_SECONDS = time.perf_counter() - start
+    # (pip and python -m build run this file more than once: the first run translates, the
+    # later ones find the C files up to date)
+    print(f"fastbce: cythonized {len(modules)} modules in {time.perf_counter() - start:.1f} s "
+          f"({jobs} jobs)", flush=True)
     return modules
 
 
-CYTHONIZE_SECONDS = 0.0
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
