@@ -4,8 +4,10 @@
 # virtual environment of its Python with no C compiler on the PATH and tested there.
 #
 #     bash tools/build_wheels.sh                        # every Python found; wheels in wheelhouse/
-#     WHEEL_PYTHONS="3.9 3.13" bash tools/build_wheels.sh   # only these (CI: oldest and newest)
+#     WHEEL_PYTHONS="3.9 3.13" bash tools/build_wheels.sh   # only these
+#     WHEEL_ENDS=1 bash tools/build_wheels.sh           # the oldest and the newest found (CI)
 #     WHEEL_CHECK=0 bash tools/build_wheels.sh          # build and repair only
+#     WHEEL_KEEP=1 ...                                  # keep the scratch folder (logs, venvs)
 #
 # Pythons: the newest patch release of each minor version under $PYENV_ROOT/versions
 # (default /root/.pyenv), else python3.X on the PATH. No container runtime exists here, so the
@@ -27,7 +29,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 out="${WHEELHOUSE:-$repo/wheelhouse}"
 check="${WHEEL_CHECK:-1}"
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/fastbce-wheels.XXXXXX")"
-trap 'rm -rf "$scratch"' EXIT
+trap '[ "${WHEEL_KEEP:-0}" = 1 ] || rm -rf "$scratch"' EXIT
 t0=$SECONDS
 say() { echo; echo "==== $* (at $(( SECONDS - t0 )) s)"; }
 
@@ -45,6 +47,9 @@ for minor in ${WHEEL_PYTHONS:-3.9 3.10 3.11 3.12 3.13}; do
     fi
 done
 [ ${#pythons[@]} -gt 0 ] || { echo "no CPython 3.9-3.13 found"; exit 1; }
+if [ "${WHEEL_ENDS:-0}" = 1 ] && [ ${#pythons[@]} -gt 2 ]; then
+    pythons=("${pythons[0]}" "${pythons[-1]}")   # the oldest and the newest found (CI)
+fi
 printf 'Pythons: %s\n' "${pythons[*]}"
 
 # ---- what the build and the check need from the system: a C compiler, objdump
@@ -134,7 +139,10 @@ EOF
         d="$scratch/check-$v"
         mkdir -p "$d"
         "$py" -m venv "$d/venv"
+        # (a subshell outside any || list, so that set -e holds inside it)
+        set +e
         (
+            set -e
             export PATH="$d/venv/bin:$nocc" CC=false CXX=false
             unset PYTHONPATH
             for c in cc gcc clang; do
@@ -168,16 +176,23 @@ EOF
                 echo "$treq for Python $v resolves to the CUDA build ($ncuda nvidia/triton packages, GBs): not installed, the tests that need torch are skipped"
                 missing+=("torch=$treq for Python $v is only the CUDA build here ($ncuda nvidia/triton packages): not installed")
             fi
-            python -c "import fastbce, sys; print(sys.version.split()[0], fastbce.__file__); fastbce.show_config(print_=True)"
+            # from a directory without fastbce sources: the only fastbce is the wheel's
             cp -r "$src/tests" "$src/pyproject.toml" "$d/"
-            mkdir -p "$d/plugin" && cp "$repo/tools/pytest_skip_missing.py" "$d/plugin/"
-            (cd "$d" && python "$repo/tools/check_isa.py")
-            IFS=';'; export FASTBCE_MISSING="${missing[*]}"; unset IFS
             cd "$d"
+            python -c "import fastbce, sys; print(sys.version.split()[0], fastbce.__file__); fastbce.show_config(print_=True)"
+            case "$(python -c 'import fastbce; print(fastbce.__file__)')" in
+                "$d/venv/"*) ;;
+                *) echo "fastbce is not the wheel's"; exit 1 ;;
+            esac
+            mkdir -p "$d/plugin" && cp "$repo/tools/pytest_skip_missing.py" "$d/plugin/"
+            python "$repo/tools/check_isa.py"
+            IFS=';'; export FASTBCE_MISSING="${missing[*]}"; unset IFS
             PYTHONPATH="$d/plugin" python -m pytest -q -p no:cacheprovider -p pytest_skip_missing \
                 2>&1 | tee "$d/pytest.log" | tail -40
             exit "${PIPESTATUS[0]}"
-        ) || rc=1
+        )
+        [ $? = 0 ] || rc=1
+        set -e
         checked_s[$v]=$(( SECONDS - t ))
         results[$v]=$(summary_line "$d/pytest.log" 2>/dev/null || echo "no pytest summary")
         echo "Python $v: ${results[$v]} (${checked_s[$v]} s)"
