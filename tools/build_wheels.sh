@@ -18,7 +18,9 @@
 # system's bin directories without any C compiler (cc, gcc, clang, ...), CC=false, and every
 # package is installed with --only-binary=:all:, so nothing can be compiled. The test
 # requirements (pyproject.toml's test extra, torch pinned by constraints-ci.txt) are
-# installed one by one; one without a wheel for this Python is left out, and the tests that
+# installed one by one, within tools/wheel-test-constraints.txt (the versions the suite's
+# cross-checks with scikit-learn and dask need); one without a wheel for this Python is
+# left out, and the tests that
 # need it are reported as skipped with the reason (tools/pytest_skip_missing.py). torch is
 # installed only where pip resolves it without CUDA packages (this workplace serves a CPU
 # build for Python 3.11 only; elsewhere PyPI's Linux torch pulls ~15 nvidia-* wheels, GBs).
@@ -152,11 +154,19 @@ EOF
             pip install -q --upgrade pip
             pip install -q --only-binary=:all: "$whl"
             missing=()
+            cons="$repo/tools/wheel-test-constraints.txt"
             while read -r req; do
                 name=$(echo "$req" | sed -E 's/[<>=!\[ ;].*//')
-                if ! pip install -q --only-binary=:all: "$req" >"$d/pip-$name.log" 2>&1; then
-                    echo "no wheel of $req for Python $v: its tests are skipped"
-                    missing+=("$name=$req has no wheel for Python $v (not installed)")
+                case "$name" in scikit-learn) mod=sklearn ;; *) mod=${name//-/_} ;; esac
+                if ! pip install -q --only-binary=:all: -c "$cons" "$req" >"$d/pip-$name.log" 2>&1; then
+                    bound=$(grep -iE "^$name[<>=!]" "$cons" | head -1 || true)
+                    if [ -n "$bound" ]; then
+                        echo "no wheel of $req with $bound for Python $v: its tests are skipped"
+                        missing+=("$mod=$req: the suite needs $bound (tools/wheel-test-constraints.txt), which has no wheel for Python $v")
+                    else
+                        echo "no wheel of $req for Python $v: its tests are skipped"
+                        missing+=("$mod=$req has no wheel for Python $v (not installed)")
+                    fi
                 fi
             done < "$scratch/test-reqs.txt"
             # torch: only a build without CUDA packages (pip's resolution looked at first)
