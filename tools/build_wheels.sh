@@ -8,6 +8,7 @@
 #     WHEEL_ENDS=1 bash tools/build_wheels.sh           # the oldest and the newest found (CI)
 #     WHEEL_CHECK=0 bash tools/build_wheels.sh          # build and repair only
 #     WHEEL_KEEP=1 ...                                  # keep the scratch folder (logs, venvs)
+#     WHEEL_BUILD=0 ...                                 # check the wheels already in wheelhouse/
 #
 # Pythons: the newest patch release of each minor version under $PYENV_ROOT/versions
 # (default /root/.pyenv), else python3.X on the PATH. No container runtime exists here, so the
@@ -75,11 +76,17 @@ say "auditwheel"
 export PATH="$scratch/tools/bin:$PATH"
 auditwheel --version
 
-rm -rf "$out"
+build="${WHEEL_BUILD:-1}"
+[ "$build" = 0 ] || rm -rf "$out"
 mkdir -p "$out"
-declare -A built_s repaired tagline
+declare -A built_s repaired
 for py in "${pythons[@]}"; do
     v=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$build" = 0 ]; then   # check the wheel an earlier run left
+        repaired[$v]=$(ls "$out"/fastbce-*-cp${v/./}-*.whl)
+        built_s[$v]=-
+        continue
+    fi
     say "build: Python $v ($py)"
     t=$SECONDS
     # a fresh copy of the source per Python (no build/ shared between them) and python -m build
