@@ -196,7 +196,9 @@ EOF
                 missing+=("torch=$treq for Python $v is only the CUDA build here ($ncuda nvidia/triton packages): not installed")
             fi
             # from a directory without fastbce sources: the only fastbce is the wheel's
-            cp -r "$src/tests" "$src/pyproject.toml" "$d/"
+            # (README.md and docs/ too: tests that run the pages' examples read them)
+            cp -r "$src/tests" "$src/pyproject.toml" "$src/README.md" "$d/"
+            [ ! -d "$src/docs" ] || cp -r "$src/docs" "$d/"
             cd "$d"
             python -c "import fastbce, sys; print(sys.version.split()[0], fastbce.__file__); fastbce.show_config(print_=True)"
             case "$(python -c 'import fastbce; print(fastbce.__file__)')" in
