@@ -7,8 +7,19 @@ other architectures; ``fastbce._config`` imports the best module the CPU runs.
 ``fastbce/_bce.pyx``, the Python layer's route to the kernels, is compiled once, against
 NumPy's C API.
 
+The extension modules compile in parallel, one job per CPU this process may use
+(setuptools' parallel build_ext), and the build prints how long cythonizing and compiling
+took (``pip install -v .`` shows it; pip hides a build's output otherwise).
+
+Every compiler flag beyond the source itself is GCC/Clang syntax, and each is probed before
+use: a flag the compiler rejects is dropped with a warning, an ISA module whose -march the
+compiler rejects is not built (the baseline always is), and a compiler without OpenMP gives
+serial modules. A compiler that is not Unix-style (MSVC) gets none of these flags: the
+baseline module alone, serial, with a warning.
+
 Environment switches:
   FASTBCE_OPENMP=1|0   force the OpenMP build on or off (default: probe the compiler)
+  FASTBCE_BUILD_JOBS=n parallel compile jobs (default: the CPUs this process may use; 1: serial)
   FASTBCE_DEBUG=1      Cython bounds checks on and optimisation down, for debugging
   FASTBCE_ISAS=a,b     build only these modules (default: every one the platform has)
   FASTBCE_CFLAGS=...   extra compiler flags for every module (sanitizers, say)
@@ -18,6 +29,7 @@ import os
 import platform
 import shutil
 import tempfile
+import time
 import warnings
 
 from Cython.Build import cythonize
@@ -70,10 +82,25 @@ def _compiler_supports_openmp(compiler):
                   ["-fopenmp"], link=True)
 
 
-def _compiler_accepts(compiler, flag):
-    """Whether the compiler takes this flag without a warning (Clang only warns about
-    GCC's --param)."""
-    return _probe(compiler, "int probe(void) { return 0; }\n", ["-Werror", flag])
+def _compiler_accepts(compiler, *flags):
+    """Whether the compiler takes these flags together without a warning (Clang only warns
+    about GCC's --param)."""
+    return _probe(compiler, "int probe(void) { return 0; }\n", ["-Werror", *flags])
+
+
+def _warn(message):
+    warnings.warn(f"fastbce: {message}", stacklevel=2)
+
+
+def _jobs():
+    """Parallel compile jobs: FASTBCE_BUILD_JOBS, else the CPUs this process may use."""
+    forced = os.environ.get("FASTBCE_BUILD_JOBS")
+    if forced:
+        return max(1, int(forced))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _read(path):
@@ -86,19 +113,61 @@ def _read(path):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # setuptools compiles one extension per thread (ThreadPoolExecutor); a -j given on the
+        # command line wins
+        if not self.parallel:
+            jobs = _jobs()
+            self.parallel = jobs if jobs > 1 else False
+
+    def run(self):
+        start = time.perf_counter()
+        super().run()
+        if self.extensions:
+            jobs = self.parallel if self.parallel else 1
+            print(f"fastbce: compiled {len(self.extensions)} extension modules in "
+                  f"{time.perf_counter() - start:.1f} s ({jobs} parallel jobs)", flush=True)
+
     def build_extensions(self):
+        if self.compiler.compiler_type != "unix":
+            # MSVC and the like: none of the GCC-style flags below, no OpenMP probe (-fopenmp
+            # is not its syntax), no ISA modules (their -march neither)
+            _warn(f"the {self.compiler.compiler_type!r} compiler takes no GCC-style flags; "
+                  f"building the baseline kernel module alone, serial, without optimisation "
+                  f"flags")
+            self.extensions = [e for e in self.extensions
+                               if not e.name.startswith("fastbce._kernels_")
+                               or e.name == "fastbce._kernels_baseline"]
+            super().build_extensions()
+            return
         forced = os.environ.get("FASTBCE_OPENMP")
         if forced is not None:
             use_omp = forced == "1"
         else:
             use_omp = _compiler_supports_openmp(self.compiler)
             if not use_omp:
-                warnings.warn(
-                    "fastbce: the C compiler does not support OpenMP; building serial modules "
-                    "(set FASTBCE_OPENMP=1 to force OpenMP on)",
-                    stacklevel=1,
-                )
+                _warn("the C compiler does not support OpenMP; building serial modules "
+                      "(set FASTBCE_OPENMP=1 to force OpenMP on)")
         extra = os.environ.get("FASTBCE_CFLAGS", "").split()
+        # flags a compiler rejects are dropped, each with a warning, rather than failing
+        common = []
+        for flag in COMMON_FLAGS:
+            if _compiler_accepts(self.compiler, flag):
+                common.append(flag)
+            else:
+                _warn(f"the C compiler rejects {flag}; building without it")
+        isa_flags = {"baseline": []}
+        for isa, flags in ISA_FLAGS.items():
+            if not flags or not any(e.name == f"fastbce._kernels_{isa}" for e in self.extensions):
+                continue
+            if _compiler_accepts(self.compiler, *flags):
+                isa_flags[isa] = flags
+            else:
+                _warn(f"the C compiler rejects {' '.join(flags)}; the {isa} kernel module is not "
+                      f"built (the baseline module serves)")
+        self.extensions = [e for e in self.extensions if not e.name.startswith("fastbce._kernels_")
+                           or e.name.rsplit("_", 1)[1] in isa_flags]
         # GCC inlines the math of _math.pxd into the block loops only while the module grows
         # by less than --param inline-unit-growth (40% by default in GCC 12) and the block
         # loop itself by less than large-function-growth (100%): near those limits unrelated
@@ -106,7 +175,7 @@ class BuildExt(build_ext):
         # (tools/check_isa.py finds it). Raise both where the compiler has them.
         kernel_flags = [f for f in INLINE_FLAGS if _compiler_accepts(self.compiler, f)]
         # modules built by another compiler or with other flags are never reused
-        tag = " ".join([*self.compiler.compiler_so, f"omp={use_omp}", *extra, *kernel_flags])
+        tag = " ".join([*self.compiler.compiler_so, f"omp={use_omp}", *common, *extra, *kernel_flags])
         stamp = os.path.join(self.build_temp, "fastbce-build-tag")
         if _read(stamp) != tag:
             self.force = True
@@ -115,7 +184,7 @@ class BuildExt(build_ext):
                 f.write(tag)
         for ext in self.extensions:
             isa = ext.name.rsplit("_", 1)[1] if ext.name.startswith("fastbce._kernels_") else None
-            ext.extra_compile_args = COMMON_FLAGS + ISA_FLAGS.get(isa, []) + extra
+            ext.extra_compile_args = common + isa_flags.get(isa, []) + extra
             if isa is not None:
                 ext.extra_compile_args += kernel_flags
             ext.extra_link_args = list(extra)
@@ -146,7 +215,8 @@ def _extensions():
     with open(os.path.join(here, "fastbce", "_kernels.pyx")) as f:
         source = f.read()
     exts = []
-    for isa in _isas():
+    # widest first: the slowest compiles start first in the parallel build
+    for isa in reversed(_isas()):
         path = os.path.join(gen, f"_kernels_{isa}.pyx")
         text = f"# generated by setup.py from fastbce/_kernels.pyx: do not edit\n{source}"
         if _read(path) != text:
@@ -172,10 +242,19 @@ def _extensions():
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
                        ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")],
     )
-    # generated C under build/ (never in the package directory, the sdist or the wheel)
-    return (cythonize(exts, compiler_directives=DIRECTIVES, include_path=[here])
-            + cythonize([bce], compiler_directives=DIRECTIVES, include_path=[here],
-                        build_dir=os.path.join("build", "cython")))
+    # generated C under build/ (never in the package directory, the sdist or the wheel);
+    # Cython's own processes, one per job, where there is more than one module to translate
+    start = time.perf_counter()
+    jobs = _jobs()
+    modules = (cythonize(exts, compiler_directives=DIRECTIVES, include_path=[here],
+                         nthreads=jobs if jobs > 1 else 0)
+               + cythonize([bce], compiler_directives=DIRECTIVES, include_path=[here],
+                           build_dir=os.path.join("build", "cython")))
+    # (pip and python -m build run this file more than once: the first run translates, the
+    # later ones find the C files up to date)
+    print(f"fastbce: cythonized {len(modules)} modules in {time.perf_counter() - start:.1f} s "
+          f"({jobs} jobs)", flush=True)
+    return modules
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

@@ -9,13 +9,18 @@ the baseline none of either (it runs on any x86-64). And no block loop may call 
 math function of ``_math.pxd``: a compiler that stops inlining one (GCC does past its growth
 limits for large functions) leaves that loop scalar, 10x slower. (The one allowed call is
 ``prob_loss_f64`` from the float64 product path's loop over its rare left-over elements.)
-Needs binutils' objdump; x86-64 only. It checks the fastbce that ``import fastbce`` finds
+
+On aarch64 only the baseline module is built, and NEON (128-bit, part of every ARMv8-A) is its
+vector unit: its block loops must hold at least 100 instructions on vector arrangements
+(``v0.4s``, ``v1.2d``: ``fmla``, ``fmul``, ...) and 128-bit ``ldr q`` loads, and call neither
+the scalar math nor libm (``log``, ``exp``, ...). Needs binutils' objdump (x86-64 or aarch64). It checks the fastbce that ``import fastbce`` finds
 from ``tools/``: the installed one (CI's case); ``PYTHONPATH=. python tools/check_isa.py``
 checks an in-place build.
 """
 
 import glob
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -45,8 +50,48 @@ def block_counts(path):
     return zmm, ymm, calls
 
 
+def neon_counts(path):
+    """(vector-arrangement instructions, 128-bit q-register loads, calls) over every
+    aarch64 function named like the block loop."""
+    asm = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", path], capture_output=True, text=True, check=True
+    ).stdout
+    vec = qload = 0
+    calls = []
+    inside = False
+    for line in asm.splitlines():
+        head = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
+        if head:
+            inside = "_block" in head.group(1)
+            continue
+        if inside:
+            vec += bool(re.search(r"\bv[0-9]+\.(4s|2d)\b", line))
+            qload += bool(re.search(r"\bld(r|p|1)\s+.*\bq[0-9]+\b|\bld1\s+\{v[0-9]+\.(4s|2d)", line))
+            call = re.search(r"\bblr?\s+\S+\s+<(\S+)>", line)
+            if call and (("_math_" in call.group(1) and "prob_loss_f64" not in call.group(1))
+                         or re.match(r"(log|exp|expm1|log1p)f?(@plt)?$", call.group(1))):
+                calls.append(call.group(1))
+    return vec, qload, calls
+
+
+def main_aarch64(pkg):
+    ok = True
+    for name in fastbce.show_config()["kernels_built"]:
+        (path,) = glob.glob(os.path.join(pkg, f"_kernels_{name}*.so"))
+        vec, qload, calls = neon_counts(path)
+        good = vec >= 100 and qload >= 1 and not calls
+        ok &= good
+        print(f"{name:9s} neon={vec:5d} ldr-q={qload:5d} math/libm calls={len(calls)} "
+              f"{'ok' if good else 'WRONG'}  {os.path.basename(path)}")
+        for call in sorted(set(calls)):
+            print(f"    not inlined: {call}")
+    sys.exit(0 if ok else 1)
+
+
 def main():
     pkg = os.path.dirname(fastbce.__file__)
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        main_aarch64(pkg)
     rules = {
         "avx512": lambda z, y: z >= 100,
         "avx2": lambda z, y: z == 0 and y >= 100,
