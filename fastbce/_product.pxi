@@ -225,7 +225,7 @@ cdef inline uint32_t _logit_product(const float* x, const float* t, double* prod
         qbuf[j] = 1.0 + <double>e
         lbuf[j] = <double>(x[j] if x[j] > 0 else <float>0.0) - <double>t[j] * <double>x[j]
         if want_grad:
-            g[j] = _scaled(logit_grad(x[j], t[j], <float>1.0, &h[j], True), hi, lo)
+            g[j] = _scaled(_lgrad(x[j], t[j], <float>1.0, &h[j], True), hi, lo)
     if s32:
         return 1
     _multiply_lanes(qbuf, CHUNK, prod, expo, renorms, True)

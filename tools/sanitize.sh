@@ -3,7 +3,7 @@
 # test suite against that build; exit 1 on any sanitizer report or test failure.
 #
 #     bash tools/sanitize.sh [pytest arguments]         # GCC, every module this CPU runs
-#     SANITIZE_ISAS="baseline avx512" bash tools/sanitize.sh tests/test_logits.py
+#     SANITIZE_ISAS="baseline avx512" bash tools/sanitize.sh tests/core/test_logits.py
 #     CC=clang bash tools/sanitize.sh
 #
 # Run it in an environment with the test requirements (README: pip install -c
