@@ -78,7 +78,11 @@ print('fastbce from', fastbce.__file__)
 print('kernels runnable:', ' '.join(fastbce.show_config()['kernels_runnable']))
 ") | tee "$scratch/where"
 for so in "$src"/fastbce/_kernels_*.so; do
-    nm -D "$so" | grep -q "__asan_report" || { echo "$so: not instrumented"; exit 1; }
+    # (nm into a file, not a pipe: grep -q stops reading at the first match, nm then dies of
+    # SIGPIPE, and pipefail turned that into "not instrumented" once nm's output outgrew the
+    # pipe's buffer)
+    nm -D "$so" > "$scratch/nm.txt"
+    grep -q "__asan_report" "$scratch/nm.txt" || { echo "$so: not instrumented"; exit 1; }
 done
 isas="${SANITIZE_ISAS:-$(sed -n 's/^kernels runnable: //p' "$scratch/where")}"
 
