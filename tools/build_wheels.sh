@@ -105,7 +105,9 @@ for py in "${pythons[@]}"; do
     repaired[$v]=$whl
     auditwheel show "$whl" | tr '\n' ' ' | grep -oE 'consistent with the following platform tag: "[^"]+"' || true
     unzip -l "$whl" | awk '{print $4}' | grep -E '\.so' | sed 's/^/    /'
-    unzip -l "$whl" | grep -q 'fastbce.libs/libgomp' || { echo "no libgomp bundled in $whl"; exit 1; }
+    # (grep -c reads all of unzip's output: grep -q would stop early, and unzip's SIGPIPE
+    # under pipefail read as "no libgomp")
+    unzip -l "$whl" | grep -c 'fastbce.libs/libgomp' >/dev/null || { echo "no libgomp bundled in $whl"; exit 1; }
     built_s[$v]=$(( SECONDS - t ))
     echo "Python $v: $(basename "$whl") in ${built_s[$v]} s"
 done
