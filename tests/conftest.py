@@ -1,6 +1,6 @@
 """Fixtures and settings shared by the test files, arranged by layer: core/ (the NumPy API,
 the route and the kernels), adapters/ (fastbce.dask, fastbce.metrics, fastbce.torch) and
-build/ (packaging, typing, documentation, the benchmark command line).
+packaging/ (packaging, typing, documentation, the benchmark command line).
 
 Hypothesis runs with the profile "fastbce" (deterministic: derandomized, no example
 database, no deadline; a failing example is printed with its reproduction blob).

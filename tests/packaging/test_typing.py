@@ -1,4 +1,4 @@
-"""mypy on tests/build/typing_usage.py (fastbce.torch, fastbce.metrics) and tests/build/typing_numpy_api.py
+"""mypy on tests/packaging/typing_usage.py (fastbce.torch, fastbce.metrics) and tests/packaging/typing_numpy_api.py
 (the NumPy API) against the installed stubs.
 
 The first run builds mypy's cache of torch (about 13 s on the 2-core development machine);

@@ -14,7 +14,7 @@ import pytest
 
 import fastbce
 
-ROOT = Path(__file__).resolve().parents[2]  # tests/build/ -> the checkout
+ROOT = Path(__file__).resolve().parents[2]  # tests/packaging/ -> the checkout
 BENCH = ROOT / "benchmarks" / "bench.py"
 REFERENCE = ROOT / "benchmarks" / "reference" / "bench-xeon-avx512-2cores.json"
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]  # tests/build/ -> the checkout
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # tests/packaging/ -> the checkout
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 if not PAGES[0].exists():  # the tests alone (as CI runs an sdist's): no pages beside them
     pytest.skip("README.md is not beside these tests", allow_module_level=True)
