@@ -1,6 +1,8 @@
 """Type stubs for fastbce's public API."""
 
-from typing import Any, Literal, TypeAlias, overload
+from typing import Any, Literal, overload
+
+from typing_extensions import TypeAlias
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray

@@ -1,7 +1,9 @@
 """Type stubs for fastbce.dask (the dask adapter)."""
 
 import os
-from typing import Literal, TypeAlias, overload
+from typing import Literal, overload
+
+from typing_extensions import TypeAlias
 
 from dask.array import Array
 from numpy.typing import ArrayLike
