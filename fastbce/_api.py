@@ -82,59 +82,59 @@ _GRAD = "grad_i = g * w_i * (x_i - t_i) / max(x_i * (1 - x_i), 1e-12), divided b
 
 def binary_cross_entropy(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
-    clamp_log=True, num_threads=None, out=None,
+    clamp_log=True, axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, weight=weight, reduction=reduction,
                    label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
-                   num_threads=num_threads, want_loss=True, loss_out=out)[0]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, loss_out=out)[0]
 
 
 def binary_cross_entropy_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
-    clamp_log=True, grad_output=1.0, num_threads=None, out=None,
+    clamp_log=True, grad_output=1.0, axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, weight=weight, reduction=reduction,
                    label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
-                   num_threads=num_threads, want_grad=True, grad_output=grad_output,
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True, grad_output=grad_output,
                    grad_out=out)[1]
 
 
 def binary_cross_entropy_and_grad(
     input, target, weight=None, reduction="mean", *, label_smoothing=0.0, where=None,
-    clamp_log=True, num_threads=None, loss_out=None, grad_out=None,
+    clamp_log=True, axis=None, keepdims=False, num_threads=None, loss_out=None, grad_out=None,
 ):
     return compute(input, target, weight=weight, reduction=reduction,
                    label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
-                   num_threads=num_threads, want_loss=True, want_grad=True,
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, want_grad=True,
                    loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-    where=None, num_threads=None, out=None,
+    where=None, axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, logits=True, weight=weight, reduction=reduction,
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, want_loss=True, loss_out=out)[0]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, loss_out=out)[0]
 
 
 def binary_cross_entropy_with_logits_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-    where=None, grad_output=1.0, num_threads=None, out=None,
+    where=None, grad_output=1.0, axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, logits=True, weight=weight, reduction=reduction,
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, want_grad=True, grad_output=grad_output,
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True, grad_output=grad_output,
                    grad_out=out)[1]
 
 
 def binary_cross_entropy_with_logits_and_grad(
     input, target, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-    where=None, num_threads=None, loss_out=None, grad_out=None,
+    where=None, axis=None, keepdims=False, num_threads=None, loss_out=None, grad_out=None,
 ):
     return compute(input, target, logits=True, weight=weight, reduction=reduction,
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, want_loss=True, want_grad=True,
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, want_grad=True,
                    loss_out=loss_out, grad_out=grad_out)[:2]
 
 
@@ -150,28 +150,28 @@ def binary_cross_entropy_with_logits_grad_hess(
 
 def sigmoid_focal_loss(
     input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
-    num_threads=None, out=None,
+    axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
-                   reduction=reduction, where=where, num_threads=num_threads, want_loss=True,
+                   reduction=reduction, where=where, num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
                    loss_out=out)[0]
 
 
 def sigmoid_focal_loss_grad(
     input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
-    grad_output=1.0, num_threads=None, out=None,
+    grad_output=1.0, axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
-                   reduction=reduction, where=where, num_threads=num_threads, want_grad=True,
+                   reduction=reduction, where=where, num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True,
                    grad_output=grad_output, grad_out=out)[1]
 
 
 def sigmoid_focal_loss_and_grad(
     input, target, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, where=None,
-    num_threads=None, loss_out=None, grad_out=None,
+    axis=None, keepdims=False, num_threads=None, loss_out=None, grad_out=None,
 ):
     return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
-                   reduction=reduction, where=where, num_threads=num_threads, want_loss=True,
+                   reduction=reduction, where=where, num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
                    want_grad=True, loss_out=loss_out, grad_out=grad_out)[:2]
 
 

@@ -35,8 +35,9 @@ from fastbce._job cimport (
 
 from . import _config
 from ._checks import (
-    broadcasts_to, check_broadcast, check_clamp_log, check_focal, check_grad_output_shape,
-    check_label_smoothing, check_num_threads, check_out, check_reduction, check_target_shape,
+    broadcasts_to, check_axis, check_broadcast, check_clamp_log, check_focal,
+    check_grad_output_shape, check_keepdims, check_label_smoothing, check_num_threads, check_out,
+    check_reduction, check_target_shape, reduced_shape,
 )
 
 cnp.import_array()
@@ -79,6 +80,10 @@ _BOOL = np.dtype(bool)
 cdef double _F32_MAX = float(np.finfo(np.float32).max)
 cdef int _BEHAVED = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
 cdef Py_ssize_t _PARALLEL_MIN = kernels.PARALLEL_THRESHOLD
+# A reduction over axes: elements per work unit (whole rows, or a segment of a long row;
+# the units depend on the shape alone, so the result does not depend on the thread count)
+cdef Py_ssize_t _BLOCK = kernels.BLOCK_SIZE
+cdef Py_ssize_t _UNIT = 8 * kernels.BLOCK_SIZE
 
 
 cdef inline bint _plain(object a, object dtype):
@@ -274,7 +279,7 @@ def _target_buffer(out, name, shape, cdt, rdt):
 def compute(input, target, *, bint logits=False, weight=None, reduction="mean", pos_weight=None,
             label_smoothing=0.0, num_threads=None, bint want_loss=False, bint want_grad=False,
             bint want_hess=False, grad_output=1.0, loss_out=None, grad_out=None, hess_out=None,
-            where=None, clamp_log=True, focal=None, grad_scale=None):
+            where=None, clamp_log=True, focal=None, grad_scale=None, axis=None, keepdims=False):
     """The one route from a public function or an adapter to the kernels: returns
     ``(loss, grad, hess)``, each None unless asked for. The loss is a NumPy scalar for
     "mean"/"sum"/"weighted_mean" (or the 0-d ``loss_out``, which may be float64 whatever the
@@ -290,18 +295,25 @@ def compute(input, target, *, bint logits=False, weight=None, reduction="mean", 
     A Fortran-ordered input is computed in its memory order (as the C-ordered transpose of
     everything), so its outputs are Fortran-ordered, as ``np.empty_like`` would make them."""
     cdef _Pass p
-    cdef Layout layouts[3]  # weight, pos_weight, where=: filled only for those given
+    # weight, pos_weight, where=, and a reduction's slots over axes: filled when given
+    cdef Layout layouts[4]
     if _fortran_only(input):
         done = _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothing,
                         num_threads, want_loss, want_grad, want_hess, grad_output, loss_out,
-                        grad_out, hess_out, where, clamp_log, focal, grad_scale)
+                        grad_out, hess_out, where, clamp_log, focal, grad_scale, axis, keepdims)
         if done is not None:
             return done
     p = _Pass.__new__(_Pass)
     p.options(logits, reduction, label_smoothing, num_threads, clamp_log, focal, layouts)
     p.operands(input, target)
+    if axis is not None:
+        loss_out, grad_output = p.over_axes(axis, keepdims, loss_out, grad_output)
     p.broadcasts(weight, pos_weight, where, clamp_log is True and focal is None)
-    if want_grad and grad_scale is not None:
+    if p.axes is not None:
+        p.slot_denominators(weight)
+        if want_grad:
+            p.slot_gradient(grad_output)
+    elif want_grad and grad_scale is not None:
         p.job.g = grad_scale
     elif want_grad:
         p.gradient_scale(grad_output)
@@ -326,6 +338,98 @@ cdef class _Pass:
     cdef double den
     cdef object reduction, cdt, rdt, shape, masks
     cdef object x, t, w, pw, mask, gvec, lbuf, gbuf, hbuf, lfill, gfill, hfill
+    # axis=: the axes reduced (None: all), the result's shape, keepdims' shape (the slots),
+    # the float64 sums per slot and each slot's denominator (an array, a count, or None)
+    cdef object axes, oshape, kshape, rsum, rden, all_kept, msrc
+
+    cdef over_axes(self, axis, keepdims, loss_out, grad_output):
+        """axis=, checked, and the work units over the slots of the reduced shape. Axes
+        covering the whole input reduce to the ordinary scalar pass (with keepdims, its result
+        as an array of ones' shape). Returns loss_out and grad_output as that pass takes them."""
+        shape = self.shape
+        nd = len(shape)
+        axes = check_axis(axis, nd, self.reduction)
+        keep = check_keepdims(keepdims)
+        if len(axes) == nd:
+            if keep and nd:
+                self.all_kept = (1,) * nd
+                if loss_out is not None:
+                    check_out(loss_out, self.all_kept, getattr(loss_out, "dtype", None), "out")
+                    self.lfill = loss_out  # returned as it is; the pass fills a 0-d view
+                    loss_out = loss_out.reshape(())
+                if type(grad_output) is not float:
+                    ga = as_real_array(grad_output, "grad_output")
+                    _broadcast_to(ga, self.all_kept, "grad_output")
+                    grad_output = ga.reshape(())
+            return loss_out, grad_output
+        self.axes = axes
+        self.kshape = tuple(1 if k in axes else size for k, size in enumerate(shape))
+        self.oshape = reduced_shape(shape, axes, keep)
+        _set_layout(self.job.olay, weight_layout(self.kshape, shape), None)
+        cdef Py_ssize_t n = self.job.n, nslots = math.prod(self.kshape)
+        cdef Py_ssize_t rows = math.prod(shape[:axes[0]]) if axes else n
+        cdef Py_ssize_t rowlen, big
+        if n == 0:
+            return loss_out, grad_output
+        rowlen = n // rows
+        self.job.arows, self.job.rowlen, self.job.rowslots = rows, rowlen, nslots // rows
+        big = max(_UNIT, 64 * self.job.rowslots)
+        if rowlen >= 2 * big:  # long rows: segments of fixed length, summed apart
+            self.job.seglen = -(-big // _BLOCK) * _BLOCK
+            self.job.segs = -(-rowlen // self.job.seglen)
+        else:
+            self.job.segs = 1
+            self.job.rows_per_unit = max(1, _UNIT // rowlen)
+        return loss_out, grad_output
+
+    cdef slot_denominators(self, weight):
+        """Each slot's denominator: for "mean" its count of kept elements, for
+        "weighted_mean" with a weight their weight sum, in float64 (NumPy's reduction of the
+        mask and weight alone, read in place); a number where every slot has the same."""
+        shape, axes = self.shape, self.axes
+        if self.red == 2:
+            return
+        if self.red == 3 and self.w is not None:
+            wa = as_real_array(weight, "weight")
+            w = self.w.reshape(wa.shape) if self.w.size == wa.size else _cast(wa, self.cdt)
+            mask = None if self.mask is None else np.broadcast_to(self.mask_shaped(), shape)
+            self.rden = np.add.reduce(np.broadcast_to(w, shape), axis=axes, dtype=_F64,
+                                      keepdims=True, where=True if mask is None else mask)
+        elif self.mask is not None:
+            self.rden = np.add.reduce(np.broadcast_to(self.mask_shaped(), shape), axis=axes,
+                                      dtype=_F64, keepdims=True)
+        else:
+            self.rden = float(math.prod(shape[k] for k in axes))
+
+    cdef object mask_shaped(self):
+        """where= (with masked arrays' masks) as a bool array that broadcasts to the input."""
+        mshape = np.shape(self.msrc)
+        if self.mask.size == math.prod(mshape):
+            return self.mask.reshape(mshape)
+        return np.asarray(self.msrc)  # a short mask the route tiled
+
+    cdef slot_gradient(self, grad_output):
+        """The upstream gradient of a reduction over axes: grad_output (broadcast to the
+        reduced shape) over each slot's denominator, read per element through the slots'
+        layout; a scalar where it is one number."""
+        den = 1.0 if self.rden is None else self.rden
+        ga = None if type(grad_output) is float else as_real_array(grad_output, "grad_output")
+        if ga is None or ga.ndim == 0:
+            g = grad_output
+            if ga is not None:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    g = float(ga.astype(self.cdt))
+            if type(den) is float:
+                self.job.g = g / den if den else float("nan")
+                return
+            ga = np.asarray(g, self.cdt)
+        else:
+            ga = _broadcast_to(ga, self.oshape, "grad_output").astype(self.cdt)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ge = np.asarray(ga.reshape(ga.shape if ga.ndim == 0 else self.kshape), _F64) / den
+            self.gvec = np.ascontiguousarray(np.broadcast_to(ge, self.kshape), self.cdt)
+        self.job.gvec = cnp.PyArray_DATA(<cnp.ndarray>self.gvec)
+        self.job.glay = self.job.olay
 
     cdef options(self, bint logits, reduction, label_smoothing, num_threads, clamp_log, focal,
                  Layout* layouts):
@@ -352,6 +456,7 @@ cdef class _Pass:
         self.job.wlay = &layouts[0]
         self.job.pwlay = &layouts[1]
         self.job.mlay = &layouts[2]
+        self.job.olay = &layouts[3]
 
     cdef operands(self, input, target):
         """input and target in the computation dtype (no copy for C-contiguous native
@@ -404,10 +509,12 @@ cdef class _Pass:
         mask = lay = None
         if where is not None:
             mask, lay = _where_mask(where, self.shape, n)
+            self.msrc = where
         if self.masks:  # masked arrays: where=~mask, with any explicit where (0-d ones too)
             if mask is not None:
                 self.masks.append(np.asarray(where))
-            mask, lay = _where_mask(functools.reduce(np.logical_and, self.masks), self.shape, n)
+            self.msrc = functools.reduce(np.logical_and, self.masks)
+            mask, lay = _where_mask(self.msrc, self.shape, n)
         if mask is not None:
             self.mask = mask
             self.job.mask = <const uint8_t*>_set_layout(self.job.mlay, lay, mask)
@@ -468,7 +575,10 @@ cdef class _Pass:
                 self.gbuf, self.gfill = self._buffer(grad_out, gname)
             if want_hess:
                 self.hbuf, self.hfill = self._buffer(hess_out, "hess_out")
-        self.job.want_sum = want_loss and self.red != 0
+        self.job.want_sum = want_loss and self.red != 0 and self.axes is None
+        if want_loss and self.axes is not None:
+            self.rsum = np.zeros(math.prod(self.kshape), _F64)
+            self.job.rsum = <double*>cnp.PyArray_DATA(<cnp.ndarray>self.rsum)
         self.job.loss = NULL if self.lbuf is None else cnp.PyArray_DATA(<cnp.ndarray>self.lbuf)
         self.job.grad = NULL if self.gbuf is None else cnp.PyArray_DATA(<cnp.ndarray>self.gbuf)
         self.job.hess = NULL if self.hbuf is None else cnp.PyArray_DATA(<cnp.ndarray>self.hbuf)
@@ -484,7 +594,7 @@ cdef class _Pass:
 
     cdef launch(self, bint den_in_pass):
         """The pass; with den_in_pass, the means' denominator comes from the pass itself."""
-        if den_in_pass and self.red & 1:
+        if den_in_pass and self.red & 1 and self.axes is None:
             self.job.den = self.den_kind
         try:
             self.run()
@@ -518,7 +628,9 @@ cdef class _Pass:
         loss = grad = hess = None
         rdt = self.rdt
         plain = self.cdt is rdt
-        if want_loss:
+        if want_loss and self.axes is not None:
+            loss = self.slot_results(loss_out)
+        elif want_loss:
             if self.red == 0:
                 loss = self.lbuf if self.lfill is None and plain else _finish(self.lbuf, self.lfill, rdt)
             else:
@@ -530,11 +642,38 @@ cdef class _Pass:
                     with np.errstate(over="ignore", invalid="ignore"):
                         loss_out[()] = value
                     loss = loss_out
+            if self.all_kept is not None:
+                loss = self.lfill if self.lfill is not None else np.full(self.all_kept, loss, rdt)
         if want_grad:
             grad = self.gbuf if self.gfill is None and plain else _finish(self.gbuf, self.gfill, rdt)
         if want_hess:
             hess = self.hbuf if self.hfill is None and plain else _finish(self.hbuf, self.hfill, rdt)
         return loss, grad, hess
+
+    cdef object slot_results(self, loss_out):
+        """A reduction over axes: each slot's sum, or mean (over its denominator: NaN
+        where that is 0), in the result dtype or the caller's out."""
+        value = self.rsum.reshape(self.kshape)
+        if self.rden is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = value / self.rden
+        value = value.reshape(self.oshape)
+        if loss_out is None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                return value.astype(self.rdt)
+        f64 = isinstance(loss_out, np.ndarray) and loss_out.dtype == _F64
+        check_out(loss_out, self.oshape, _F64 if f64 else self.rdt, "out")
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.copyto(loss_out, value, casting="unsafe")
+        return loss_out
+
+
+def _broadcast_to(arr, shape, name):
+    """arr broadcast (read-only view) to shape, or an error naming the argument."""
+    if not broadcasts_to(arr.shape, shape):
+        raise ValueError(f"{name} shape {arr.shape} does not broadcast to the reduced shape "
+                         f"{shape}")
+    return np.broadcast_to(arr, shape)
 
 
 cdef inline bint _overlap(cnp.ndarray out, a):
@@ -554,14 +693,14 @@ cdef const void* _set_layout(const Layout* dest, layout, arr):
     cdef Py_ssize_t k
     cdef Layout* lay = <Layout*>dest  # the job reads it as const; the route fills it
     row_len, row_step, div, mod, stride = layout
-    lay.row_len = row_len
+    lay.row_len = max(row_len, 1)
     lay.row_step = row_step
     lay.nouter = len(div)
     for k in range(lay.nouter):
         lay.div[k] = div[k]
         lay.mod[k] = mod[k]
         lay.stride[k] = stride[k]
-    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+    return NULL if arr is None else cnp.PyArray_DATA(<cnp.ndarray>arr)
 
 
 def with_hint(exc, x, t):
@@ -588,13 +727,18 @@ def _as_array_or_none(value):
 
 def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothing, num_threads,
              want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
-             where, clamp_log, focal, grad_scale):
-    """``compute`` on the transposes: a Fortran-ordered input becomes a C-ordered one.
+             where, clamp_log, focal, grad_scale, axis, keepdims):
+    """``compute`` on the transposes: a Fortran-ordered input becomes a C-ordered one
+    (reduced over the mirrored axes, the result transposed back).
 
     Returns None, and the caller goes the ordinary way (which reports any error in the
     caller's own shapes), unless every argument fits the input's shape."""
     shape = input.shape
     nd = len(shape)
+    if axis is not None:
+        if loss_out is not None or type(grad_output) is not float:
+            return None  # (the ordinary route copies the input)
+        axis = tuple(nd - 1 - k for k in check_axis(axis, nd, check_reduction(reduction)))
     t = _as_array_or_none(target)
     if t is None or t.shape != shape:
         return None
@@ -627,7 +771,7 @@ def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothi
         label_smoothing=label_smoothing, num_threads=num_threads, want_loss=want_loss,
         want_grad=want_grad, want_hess=want_hess, grad_output=grad_output, loss_out=outs[0],
         grad_out=outs[1], hess_out=outs[2], where=ops[2], clamp_log=clamp_log, focal=focal,
-        grad_scale=grad_scale,
+        grad_scale=grad_scale, axis=axis, keepdims=keepdims,
     )
     if loss is not None and loss.ndim:
         loss = loss_out if loss_out is not None else loss.T

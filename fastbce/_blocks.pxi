@@ -57,9 +57,12 @@ cdef struct Walk:
     Cursor w
     Cursor pw
     Cursor mask
+    Cursor g
 
 
 cdef inline void _walk_from(Walk* walk, const Job* jb, Py_ssize_t lo) noexcept nogil:
+    if jb.glay != NULL:
+        _seek(&walk.g, jb.glay, lo)
     if jb.w != NULL:
         _seek(&walk.w, jb.wlay, lo)
     if jb.pw != NULL:
@@ -125,6 +128,15 @@ cdef inline uint32_t _chunk_setup(
         x, t = xbuf, tbuf
     xp[0], tp[0] = x, t
     return bad
+
+
+cdef inline const floating* _upstream(const Job* jb, Cursor* c, Py_ssize_t c0, Py_ssize_t m,
+                                     floating* buf) noexcept nogil:
+    """The chunk's upstream gradients: in place when per element, else gathered into buf."""
+    if jb.glay == NULL:
+        return <const floating*>jb.gvec + c0
+    _gather(buf, <const floating*>jb.gvec, jb.glay, c, m)
+    return buf
 
 
 cdef void _den_block(const Job* jb, Py_ssize_t lo, Py_ssize_t hi, Totals* tb,
@@ -259,6 +271,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef floating lbuf[CHUNK]
     cdef floating gbuf[CHUNK]
     cdef floating hbuf[CHUNK]
+    cdef floating gvbuf[CHUNK]
     cdef double acc[LANES]
     cdef double prod[LANES]
     cdef uint64_t expo[LANES]
@@ -351,7 +364,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         bad |= _chunk_setup(jb, m, mv, &walk, &x, &t, &w, &pw, &mk, xbuf, tbuf, wbuf, pwbuf,
                             mbuf, accw, &tb.count)
         if jb.gvec != NULL:
-            gv = <const floating*>jb.gvec + c0
+            gv = _upstream(jb, &walk.g, c0, m, gvbuf)
         # the math, into local buffers or, where nothing follows it, the outputs
         ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
         if mv == m:
@@ -448,6 +461,7 @@ cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ss
     cdef floating lbuf[CHUNK]
     cdef floating gbuf[CHUNK]
     cdef floating hbuf[CHUNK]
+    cdef floating gvbuf[CHUNK]
     cdef floating pwbuf[CHUNK]
     cdef Walk walk
     cdef const uint8_t* mk = NULL
@@ -480,7 +494,7 @@ cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ss
         bad |= _chunk_setup(jb, m, mv, &walk, &x, &t, &w, &pw, &mk, xbuf, tbuf, wbuf, pwbuf,
                             mbuf, accw, &tb.count)
         if jb.gvec != NULL:
-            gv = <const floating*>jb.gvec + c0
+            gv = _upstream(jb, &walk.g, c0, m, gvbuf)
         if jb.focal:
             bad |= _focal_loop(x, t, lbuf, gbuf, hbuf, mv, <floating>jb.alpha,
                                <floating>jb.gamma)

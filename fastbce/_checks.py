@@ -84,6 +84,50 @@ def check_num_threads(n: object) -> int:
 
 # ------------------------------------------------------------------ shapes and outputs
 
+try:
+    _AxisError = np.exceptions.AxisError
+except AttributeError:  # NumPy < 1.25
+    _AxisError = np.AxisError  # type: ignore[attr-defined]
+
+
+def check_axis(axis: object, ndim: int, reduction: str) -> tuple[int, ...] | None:
+    """``axis=`` as NumPy reads it: None (every axis), or the sorted tuple of the distinct
+    axes reduced (an int or a tuple of ints, negative ones counted from the end)."""
+    if axis is None:
+        return None
+    if reduction == "none":
+        raise ValueError("axis applies to the reductions 'mean', 'sum' and 'weighted_mean', "
+                         "not to reduction='none'")
+    items = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    axes = []
+    for item in items:
+        if isinstance(item, (bool, np.bool_)):
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+        try:
+            k = operator.index(item)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}") from None
+        if not -ndim <= k < ndim:
+            raise _AxisError(f"axis {k} is out of bounds for an input of dimension {ndim}")
+        axes.append(k % ndim if ndim else k)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"axis {axis!r} names an axis twice")
+    return tuple(sorted(axes))
+
+
+def check_keepdims(keepdims: object) -> bool:
+    if not isinstance(keepdims, (bool, np.bool_)):
+        raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
+    return bool(keepdims)
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    """The shape of a reduction of ``shape`` over ``axes``."""
+    if keepdims:
+        return tuple(1 if k in axes else size for k, size in enumerate(shape))
+    return tuple(size for k, size in enumerate(shape) if k not in axes)
+
+
 
 def broadcasts_to(op_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool:
     """An operand of shape ``op_shape`` broadcasts to ``shape`` (and nothing larger)."""

@@ -39,7 +39,8 @@ cdef struct Job:
     const void* t
     const void* w             # NULL: unweighted; else read through wlay
     const void* pw            # logits: NULL or the positive-class weight, through pwlay
-    const void* gvec          # NULL or a per-element upstream gradient
+    const void* gvec          # NULL or the upstream gradient: per element, or through glay
+    const Layout* glay        # NULL (gvec per element) or gvec's broadcast layout
     void* loss                # NULL or per-element losses ("none")
     void* grad                # NULL or the gradient
     void* hess                # logits: NULL or the second derivative
@@ -57,6 +58,20 @@ cdef struct Job:
     int clamp                 # probabilities: logs clamped at -100 (torch), else exact
     int den                   # 1: count the kept elements; 2: sum the (kept) weights
     int den_only              # only the denominators: x and t are not read
+    # A reduction over axes (reduction over some axes: _axis.pxi): NULL, or the float64 sum
+    # of each slot of the reduced shape, element i adding to slot olay(i) (a layout of the
+    # keepdims result over the input). The input is arows rows of rowlen elements, row a
+    # owning slots [a * rowslots, (a + 1) * rowslots); work units are either runs of
+    # rows_per_unit whole rows (segs == 1) or, for long rows, segs segments of seglen
+    # elements per row, each summed apart and added in order.
+    double* rsum
+    const Layout* olay
+    Py_ssize_t arows
+    Py_ssize_t rowlen
+    Py_ssize_t rowslots
+    Py_ssize_t rows_per_unit
+    Py_ssize_t segs
+    Py_ssize_t seglen
 
 
 cdef struct Totals:

@@ -17,14 +17,15 @@ allocates input-sized memory.
 
 The parts, one file each: ``_gather.pxi`` (broadcast operands read through their layouts),
 ``_loops.pxi`` (one dtype's math and the per-element loops), ``_product.pxi`` (the 0/1-target
-product path) and ``_blocks.pxi`` (a block's chunks and the parallel pass).
+product path), ``_blocks.pxi`` (a block's chunks and the parallel pass) and ``_axis.pxi``
+(reductions over axes: the same blocks, their losses added per slot of the reduced shape).
 """
 
 from cpython.pycapsule cimport PyCapsule_New
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from fastbce._math cimport (
@@ -127,6 +128,7 @@ include "fastbce/_gather.pxi"
 include "fastbce/_loops.pxi"
 include "fastbce/_product.pxi"
 include "fastbce/_blocks.pxi"
+include "fastbce/_axis.pxi"
 
 
 # ---------------------------------------------------------------- the entry point
@@ -134,6 +136,10 @@ include "fastbce/_blocks.pxi"
 cdef int run_job(const Job* jb, int nthreads, Totals* tot) noexcept nogil:
     """One pass over the data the job describes (see _job.pxd), into tot; 0, or -1 when
     memory ran out. Called by the route, with the GIL released for large inputs."""
+    if jb.rsum != NULL:
+        if jb.f64:
+            return _run_axis(jb, <const double*>jb.x, nthreads, tot)
+        return _run_axis(jb, <const float*>jb.x, nthreads, tot)
     if jb.f64:
         return _run(jb, <const double*>jb.x, nthreads, tot)
     return _run(jb, <const float*>jb.x, nthreads, tot)
