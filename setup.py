@@ -203,7 +203,7 @@ def _isas():
 
 
 # the .pxi files _kernels.pyx includes (one per concern)
-KERNEL_PARTS = ("gather", "loops", "product", "blocks")
+KERNEL_PARTS = ("gather", "loops", "product", "blocks", "axis")
 
 
 def _extensions():

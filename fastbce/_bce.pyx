@@ -654,9 +654,9 @@ cdef class _Pass:
         """A reduction over axes: each slot's sum, or mean (over its denominator: NaN
         where that is 0), in the result dtype or the caller's out."""
         value = self.rsum.reshape(self.kshape)
-        if self.rden is not None:
+        if self.rden is not None:  # (in place: a fresh output-sized array costs page faults)
             with np.errstate(divide="ignore", invalid="ignore"):
-                value = value / self.rden
+                np.divide(value, self.rden, out=value)
         value = value.reshape(self.oshape)
         if loss_out is None:
             with np.errstate(over="ignore", invalid="ignore"):
