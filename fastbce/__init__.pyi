@@ -2,10 +2,9 @@
 
 from typing import Any, Literal, overload
 
-from typing_extensions import TypeAlias
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from typing_extensions import TypeAlias
 
 __version__: str
 
@@ -23,9 +22,26 @@ def binary_cross_entropy(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
     num_threads: int | None = ...,
     out: None = ...,
 ) -> Floating: ...
+@overload
+def binary_cross_entropy(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
 @overload
 def binary_cross_entropy(
     input: ArrayLike,
@@ -36,6 +52,8 @@ def binary_cross_entropy(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -49,6 +67,8 @@ def binary_cross_entropy(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -62,6 +82,8 @@ def binary_cross_entropy(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating],
 ) -> NDArray[Floating]: ...
@@ -75,6 +97,8 @@ def binary_cross_entropy(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> Floating | NDArray[Floating]: ...
@@ -88,6 +112,8 @@ def binary_cross_entropy_grad(
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
     grad_output: ArrayLike = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -101,10 +127,28 @@ def binary_cross_entropy_and_grad(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
     num_threads: int | None = ...,
     loss_out: None = ...,
     grad_out: NDArray[Floating] | None = ...,
 ) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    clamp_log: bool = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
 @overload
 def binary_cross_entropy_and_grad(
     input: ArrayLike,
@@ -115,6 +159,8 @@ def binary_cross_entropy_and_grad(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -129,6 +175,8 @@ def binary_cross_entropy_and_grad(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -143,6 +191,8 @@ def binary_cross_entropy_and_grad(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating],
     grad_out: NDArray[Floating] | None = ...,
@@ -157,6 +207,8 @@ def binary_cross_entropy_and_grad(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     clamp_log: bool = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -171,9 +223,26 @@ def binary_cross_entropy_with_logits(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
     num_threads: int | None = ...,
     out: None = ...,
 ) -> Floating: ...
+@overload
+def binary_cross_entropy_with_logits(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
 @overload
 def binary_cross_entropy_with_logits(
     input: ArrayLike,
@@ -184,6 +253,8 @@ def binary_cross_entropy_with_logits(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -197,6 +268,8 @@ def binary_cross_entropy_with_logits(
     pos_weight: ArrayLike | None = ...,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -210,6 +283,8 @@ def binary_cross_entropy_with_logits(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating],
 ) -> NDArray[Floating]: ...
@@ -223,6 +298,8 @@ def binary_cross_entropy_with_logits(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> Floating | NDArray[Floating]: ...
@@ -236,6 +313,8 @@ def binary_cross_entropy_with_logits_grad(
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
     grad_output: ArrayLike = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -249,10 +328,28 @@ def binary_cross_entropy_with_logits_and_grad(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
     num_threads: int | None = ...,
     loss_out: None = ...,
     grad_out: NDArray[Floating] | None = ...,
 ) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def binary_cross_entropy_with_logits_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    reduction: Reduced = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    label_smoothing: float = ...,
+    where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
 @overload
 def binary_cross_entropy_with_logits_and_grad(
     input: ArrayLike,
@@ -263,6 +360,8 @@ def binary_cross_entropy_with_logits_and_grad(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -277,6 +376,8 @@ def binary_cross_entropy_with_logits_and_grad(
     pos_weight: ArrayLike | None = ...,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -291,6 +392,8 @@ def binary_cross_entropy_with_logits_and_grad(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating],
     grad_out: NDArray[Floating] | None = ...,
@@ -305,6 +408,8 @@ def binary_cross_entropy_with_logits_and_grad(
     *,
     label_smoothing: float = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -326,6 +431,8 @@ class _Criterion:
     weight: ArrayLike | None
     reduction: Reduction
     label_smoothing: float
+    axis: int | tuple[int, ...] | None
+    keepdims: bool
     num_threads: int | None
     def __call__(
         self,
@@ -370,6 +477,8 @@ class BCELoss(_Criterion):
         *,
         label_smoothing: float = ...,
         clamp_log: bool = ...,
+        axis: int | tuple[int, ...] | None = ...,
+        keepdims: bool = ...,
         num_threads: int | None = ...,
     ) -> None: ...
 
@@ -383,6 +492,8 @@ class BCEWithLogitsLoss(_Criterion):
         pos_weight: ArrayLike | None = ...,
         *,
         label_smoothing: float = ...,
+        axis: int | tuple[int, ...] | None = ...,
+        keepdims: bool = ...,
         num_threads: int | None = ...,
     ) -> None: ...
     def grad_hess(
@@ -418,6 +529,38 @@ def sigmoid_focal_loss(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
+    num_threads: int | None = ...,
+    out: None = ...,
+) -> Floating: ...
+@overload
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float,
+    gamma: float,
+    reduction: Reduced,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
+    num_threads: int | None = ...,
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
+@overload
+def sigmoid_focal_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    *,
+    reduction: Reduced,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
     num_threads: int | None = ...,
     out: None = ...,
 ) -> Floating: ...
@@ -431,9 +574,11 @@ def sigmoid_focal_loss(
     reduction: Reduced,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
     num_threads: int | None = ...,
-    out: None = ...,
-) -> Floating: ...
+    out: NDArray[Floating] | None = ...,
+) -> NDArray[Floating]: ...
 @overload
 def sigmoid_focal_loss(
     input: ArrayLike,
@@ -444,6 +589,8 @@ def sigmoid_focal_loss(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating],
 ) -> NDArray[Floating]: ...
@@ -457,6 +604,8 @@ def sigmoid_focal_loss(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> Floating | NDArray[Floating]: ...
@@ -470,6 +619,8 @@ def sigmoid_focal_loss_grad(
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
     grad_output: ArrayLike = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     out: NDArray[Floating] | None = ...,
 ) -> NDArray[Floating]: ...
@@ -483,6 +634,8 @@ def sigmoid_focal_loss_and_grad(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -497,6 +650,40 @@ def sigmoid_focal_loss_and_grad(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
+    num_threads: int | None = ...,
+    loss_out: None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[Floating, NDArray[Floating]]: ...
+@overload
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float,
+    gamma: float,
+    reduction: Reduced,
+    *,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
+    num_threads: int | None = ...,
+    loss_out: NDArray[Floating] | None = ...,
+    grad_out: NDArray[Floating] | None = ...,
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
+@overload
+def sigmoid_focal_loss_and_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    alpha: float = ...,
+    gamma: float = ...,
+    *,
+    reduction: Reduced,
+    weight: ArrayLike | None = ...,
+    where: ArrayLike | None = ...,
+    axis: None = ...,
+    keepdims: Literal[False] = ...,
     num_threads: int | None = ...,
     loss_out: None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -511,10 +698,12 @@ def sigmoid_focal_loss_and_grad(
     reduction: Reduced,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...],
+    keepdims: bool = ...,
     num_threads: int | None = ...,
-    loss_out: None = ...,
+    loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
-) -> tuple[Floating, NDArray[Floating]]: ...
+) -> tuple[NDArray[Floating], NDArray[Floating]]: ...
 @overload
 def sigmoid_focal_loss_and_grad(
     input: ArrayLike,
@@ -525,6 +714,8 @@ def sigmoid_focal_loss_and_grad(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating],
     grad_out: NDArray[Floating] | None = ...,
@@ -539,6 +730,8 @@ def sigmoid_focal_loss_and_grad(
     *,
     weight: ArrayLike | None = ...,
     where: ArrayLike | None = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     loss_out: NDArray[Floating] | None = ...,
     grad_out: NDArray[Floating] | None = ...,
@@ -568,6 +761,8 @@ class SigmoidFocalLoss(_Criterion):
         reduction: Reduction = ...,
         *,
         weight: ArrayLike | None = ...,
+        axis: int | tuple[int, ...] | None = ...,
+        keepdims: bool = ...,
         num_threads: int | None = ...,
     ) -> None: ...
     def grad_hess(

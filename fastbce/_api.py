@@ -4,8 +4,10 @@ Each function is one call of ``_bce.compute``, the single route to the kernel.""
 
 from ._bce import compute
 from ._checks import (
+    check_axis,
     check_clamp_log,
     check_focal,
+    check_keepdims,
     check_label_smoothing,
     check_num_threads,
     check_reduction,
@@ -35,6 +37,14 @@ _REDUCTION = """    reduction : {"mean", "sum", "none", "weighted_mean"}
         (``np.average``'s and scikit-learn's weighted mean; "mean" without a weight). A
         mean over nothing (no element counted, or weights summing to 0) is NaN. Sums
         accumulate in float64.
+    axis : int or tuple of ints, optional
+        Reduce over these axes only (NumPy's semantics: negative axes count from the end;
+        ``None``, the default, reduces everything): "mean", "sum" and "weighted_mean" then
+        return an array of the remaining axes' shape, each slot the mean, sum or weighted
+        mean of its own slice (a slice with nothing counted is NaN). Computed in the same
+        single pass, without an input-sized temporary. Not with "none".
+    keepdims : bool, default False
+        Keep the reduced axes as axes of length 1 (NumPy's ``keepdims``).
 """
 
 _COMMON_TAIL = """    label_smoothing : float in [0, 1), default 0
@@ -86,7 +96,8 @@ def binary_cross_entropy(
 ):
     return compute(input, target, weight=weight, reduction=reduction,
                    label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
-                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, loss_out=out)[0]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
+                   loss_out=out)[0]
 
 
 def binary_cross_entropy_grad(
@@ -95,8 +106,8 @@ def binary_cross_entropy_grad(
 ):
     return compute(input, target, weight=weight, reduction=reduction,
                    label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
-                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True, grad_output=grad_output,
-                   grad_out=out)[1]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True,
+                   grad_output=grad_output, grad_out=out)[1]
 
 
 def binary_cross_entropy_and_grad(
@@ -105,8 +116,8 @@ def binary_cross_entropy_and_grad(
 ):
     return compute(input, target, weight=weight, reduction=reduction,
                    label_smoothing=label_smoothing, where=where, clamp_log=clamp_log,
-                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, want_grad=True,
-                   loss_out=loss_out, grad_out=grad_out)[:2]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
+                   want_grad=True, loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits(
@@ -115,7 +126,8 @@ def binary_cross_entropy_with_logits(
 ):
     return compute(input, target, logits=True, weight=weight, reduction=reduction,
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, loss_out=out)[0]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
+                   loss_out=out)[0]
 
 
 def binary_cross_entropy_with_logits_grad(
@@ -124,8 +136,8 @@ def binary_cross_entropy_with_logits_grad(
 ):
     return compute(input, target, logits=True, weight=weight, reduction=reduction,
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True, grad_output=grad_output,
-                   grad_out=out)[1]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True,
+                   grad_output=grad_output, grad_out=out)[1]
 
 
 def binary_cross_entropy_with_logits_and_grad(
@@ -134,8 +146,8 @@ def binary_cross_entropy_with_logits_and_grad(
 ):
     return compute(input, target, logits=True, weight=weight, reduction=reduction,
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True, want_grad=True,
-                   loss_out=loss_out, grad_out=grad_out)[:2]
+                   num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
+                   want_grad=True, loss_out=loss_out, grad_out=grad_out)[:2]
 
 
 def binary_cross_entropy_with_logits_grad_hess(
@@ -144,8 +156,8 @@ def binary_cross_entropy_with_logits_grad_hess(
 ):
     return compute(input, target, logits=True, weight=weight, reduction="none",
                    pos_weight=pos_weight, label_smoothing=label_smoothing, where=where,
-                   num_threads=num_threads, want_grad=True, want_hess=True,
-                   grad_out=grad_out, hess_out=hess_out)[1:]
+                   num_threads=num_threads, want_grad=True, want_hess=True, grad_out=grad_out,
+                   hess_out=hess_out)[1:]
 
 
 def sigmoid_focal_loss(
@@ -153,8 +165,8 @@ def sigmoid_focal_loss(
     axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
-                   reduction=reduction, where=where, num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
-                   loss_out=out)[0]
+                   reduction=reduction, where=where, num_threads=num_threads, axis=axis,
+                   keepdims=keepdims, want_loss=True, loss_out=out)[0]
 
 
 def sigmoid_focal_loss_grad(
@@ -162,8 +174,8 @@ def sigmoid_focal_loss_grad(
     grad_output=1.0, axis=None, keepdims=False, num_threads=None, out=None,
 ):
     return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
-                   reduction=reduction, where=where, num_threads=num_threads, axis=axis, keepdims=keepdims, want_grad=True,
-                   grad_output=grad_output, grad_out=out)[1]
+                   reduction=reduction, where=where, num_threads=num_threads, axis=axis,
+                   keepdims=keepdims, want_grad=True, grad_output=grad_output, grad_out=out)[1]
 
 
 def sigmoid_focal_loss_and_grad(
@@ -171,8 +183,9 @@ def sigmoid_focal_loss_and_grad(
     axis=None, keepdims=False, num_threads=None, loss_out=None, grad_out=None,
 ):
     return compute(input, target, logits=True, focal=check_focal(alpha, gamma), weight=weight,
-                   reduction=reduction, where=where, num_threads=num_threads, axis=axis, keepdims=keepdims, want_loss=True,
-                   want_grad=True, loss_out=loss_out, grad_out=grad_out)[:2]
+                   reduction=reduction, where=where, num_threads=num_threads, axis=axis,
+                   keepdims=keepdims, want_loss=True, want_grad=True, loss_out=loss_out,
+                   grad_out=grad_out)[:2]
 
 
 def sigmoid_focal_loss_grad_hess(
@@ -193,8 +206,9 @@ binary_cross_entropy.__doc__ = f"""Binary cross entropy between probabilities an
     then reduced.
 {_COMMON}{_CLAMP}
     out : ndarray, optional
-        Where to write the result: input's shape for "none", 0-d for "mean"/"sum"; dtype the
-        result dtype (a 0-d out may also be float64: the float64 sum or mean, unrounded).
+        Where to write the result: input's shape for "none", 0-d for "mean"/"sum" (the
+        reduced shape with ``axis``); dtype the result dtype (or float64: the float64 sums
+        or means, unrounded).
         Returned when given.
 
     Returns
@@ -213,8 +227,9 @@ binary_cross_entropy_grad.__doc__ = f"""Gradient of the binary cross entropy wit
     largest float32 error over 200,000 elements is no larger than torch's).
 {_COMMON}{_CLAMP}
     grad_output : float or array_like, default 1.0
-        Upstream gradient ``g``: a scalar, or for ``reduction="none"`` also an array of
-        ``input``'s shape.
+        Upstream gradient ``g``: a scalar; for "none" also an array of ``input``'s shape;
+        with ``axis``, an array that broadcasts to the reduced shape (the gradient is then
+        that of ``sum(grad_output * loss)``).
     out : ndarray, optional
         Input-shaped buffer of the result dtype to write the gradient into.
 
@@ -313,6 +328,8 @@ _FOCAL_HEAD = """
 
 _FOCAL_REDUCTION = """    reduction : {"none", "mean", "sum", "weighted_mean"}, default "none"
         As in the other functions (torchvision's default is "none").
+    axis, keepdims : optional
+        As in the other functions: reduce over these axes only.
 """
 
 _FOCAL_TAIL = """    weight : array_like, optional
@@ -398,9 +415,15 @@ _ABSENT = object()  # a criterion without label smoothing (the focal loss has no
 class _Criterion:
     """Shared plumbing of the criterion classes: stored options, checked once."""
 
-    def __init__(self, weight, reduction, num_threads, label_smoothing, **extra):
+    def __init__(self, weight, reduction, num_threads, label_smoothing, axis, keepdims,
+                 **extra):
         self.weight = weight
         self.reduction = check_reduction(reduction)
+        # checked against NumPy's largest rank here (types, "none", repeats) and again
+        # against each call's input
+        check_axis(axis, 64, self.reduction)
+        self.axis = axis
+        self.keepdims = check_keepdims(keepdims, self.reduction)
         self.label_smoothing = (label_smoothing if label_smoothing is _ABSENT
                                 else check_label_smoothing(label_smoothing))
         if num_threads is not None:
@@ -408,9 +431,12 @@ class _Criterion:
         self.num_threads = num_threads
         self._extra = extra
 
-    def _kwargs(self):
-        kw = {"weight": self.weight, "reduction": self.reduction, "num_threads": self.num_threads,
-              **self._extra}
+    def _kwargs(self, reducing=True):
+        """The stored options as keywords; ``reducing=False`` leaves out the reduction's
+        (for grad_hess, whose derivatives are per element)."""
+        kw = {"weight": self.weight, "num_threads": self.num_threads, **self._extra}
+        if reducing:
+            kw.update(reduction=self.reduction, axis=self.axis, keepdims=self.keepdims)
         if self.label_smoothing is not _ABSENT:
             kw["label_smoothing"] = self.label_smoothing
         return kw
@@ -425,8 +451,10 @@ class _Criterion:
         smooth = ("" if self.label_smoothing is _ABSENT
                   else f", label_smoothing={self.label_smoothing}")
         threads = "" if self.num_threads is None else f", num_threads={self.num_threads}"
+        axis = "" if self.axis is None else f", axis={self.axis!r}"
+        keep = ", keepdims=True" if self.keepdims else ""
         return (f"{type(self).__name__}(weight={show(self.weight)}, "
-                f"reduction={self.reduction!r}{extra}{smooth}{threads})")
+                f"reduction={self.reduction!r}{extra}{smooth}{axis}{keep}{threads})")
 
 
 class BCELoss(_Criterion):
@@ -440,6 +468,8 @@ class BCELoss(_Criterion):
     label_smoothing : float in [0, 1), default 0
     clamp_log : bool, default True
         False: the exact, unclamped loss and gradient (see ``binary_cross_entropy``).
+    axis, keepdims : optional
+        Reduce over these axes only (see ``binary_cross_entropy``).
     num_threads : int, optional
         Threads for every call of this criterion (``None``: the global default).
 
@@ -448,9 +478,10 @@ class BCELoss(_Criterion):
     """
 
     def __init__(self, weight=None, reduction="mean", *, label_smoothing=0.0, clamp_log=True,
-                 num_threads=None):
+                 axis=None, keepdims=False, num_threads=None):
         extra = {} if check_clamp_log(clamp_log) else {"clamp_log": False}
-        super().__init__(weight, reduction, num_threads, label_smoothing, **extra)
+        super().__init__(weight, reduction, num_threads, label_smoothing, axis, keepdims,
+                         **extra)
 
     def __call__(self, input, target, *, where=None, out=None):
         return binary_cross_entropy(input, target, where=where, out=out, **self._kwargs())
@@ -478,8 +509,9 @@ class BCEWithLogitsLoss(_Criterion):
     """
 
     def __init__(self, weight=None, reduction="mean", pos_weight=None, *, label_smoothing=0.0,
-                 num_threads=None):
-        super().__init__(weight, reduction, num_threads, label_smoothing, pos_weight=pos_weight)
+                 axis=None, keepdims=False, num_threads=None):
+        super().__init__(weight, reduction, num_threads, label_smoothing, axis, keepdims,
+                         pos_weight=pos_weight)
 
     @property
     def pos_weight(self):
@@ -505,8 +537,7 @@ class BCEWithLogitsLoss(_Criterion):
 
     def grad_hess(self, input, target, *, where=None, grad_out=None, hess_out=None):
         """Per-element (grad, hess) of the unreduced loss (the reduction does not apply)."""
-        kw = self._kwargs()
-        del kw["reduction"]
+        kw = self._kwargs(reducing=False)
         return binary_cross_entropy_with_logits_grad_hess(
             input, target, where=where, grad_out=grad_out, hess_out=hess_out, **kw
         )
@@ -522,15 +553,18 @@ class SigmoidFocalLoss(_Criterion):
     gamma : float >= 0, default 2.0
     reduction : {"none", "mean", "sum", "weighted_mean"}, default "none"
     weight : array_like, optional
+    axis, keepdims : optional
+        Reduce over these axes only (see ``binary_cross_entropy``).
     num_threads : int, optional
 
     Each call takes ``where=`` for that batch. See ``fastbce.sigmoid_focal_loss``.
     """
 
-    def __init__(self, alpha=0.25, gamma=2.0, reduction="none", *, weight=None,
-                 num_threads=None):
+    def __init__(self, alpha=0.25, gamma=2.0, reduction="none", *, weight=None, axis=None,
+                 keepdims=False, num_threads=None):
         alpha, gamma = check_focal(alpha, gamma)
-        super().__init__(weight, reduction, num_threads, _ABSENT, alpha=alpha, gamma=gamma)
+        super().__init__(weight, reduction, num_threads, _ABSENT, axis, keepdims, alpha=alpha,
+                         gamma=gamma)
 
     @property
     def alpha(self):
@@ -558,8 +592,7 @@ class SigmoidFocalLoss(_Criterion):
 
     def grad_hess(self, input, target, *, where=None, grad_out=None, hess_out=None):
         """Per-element (grad, hess) of the unreduced focal loss."""
-        kw = self._kwargs()
-        del kw["reduction"]
+        kw = self._kwargs(reducing=False)
         return sigmoid_focal_loss_grad_hess(
             input, target, where=where, grad_out=grad_out, hess_out=hess_out, **kw
         )

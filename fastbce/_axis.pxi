@@ -89,12 +89,12 @@ cdef int _run_axis(const Job* jb, const floating* xs, int nthreads, Totals* tot)
     cdef Totals* tu
     cdef floating* scratch
     memset(tot, 0, sizeof(Totals))
+    if jb.n == 0:  # (no units: the route set none up)
+        return 0
     if jb.segs > 1:
         nunits = jb.arows * jb.segs
     else:
         nunits = (jb.arows + jb.rows_per_unit - 1) // jb.rows_per_unit
-    if jb.n == 0 or nunits == 0:
-        return 0
     if jb.n < PARALLEL_MIN or nthreads < 1:
         nthreads = 1
     if nthreads > nunits:

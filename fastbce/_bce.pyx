@@ -306,7 +306,7 @@ def compute(input, target, *, bint logits=False, weight=None, reduction="mean", 
     p = _Pass.__new__(_Pass)
     p.options(logits, reduction, label_smoothing, num_threads, clamp_log, focal, layouts)
     p.operands(input, target)
-    if axis is not None:
+    if axis is not None or keepdims is not False:
         loss_out, grad_output = p.over_axes(axis, keepdims, loss_out, grad_output)
     p.broadcasts(weight, pos_weight, where, clamp_log is True and focal is None)
     if p.axes is not None:
@@ -349,8 +349,8 @@ cdef class _Pass:
         shape = self.shape
         nd = len(shape)
         axes = check_axis(axis, nd, self.reduction)
-        keep = check_keepdims(keepdims)
-        if len(axes) == nd:
+        keep = check_keepdims(keepdims, self.reduction)
+        if axes is None or len(axes) == nd:
             if keep and nd:
                 self.all_kept = (1,) * nd
                 if loss_out is not None:
@@ -567,9 +567,10 @@ cdef class _Pass:
             lname = "loss_out" if want_grad else "out"
             if want_loss and self.red == 0:
                 self.lbuf, self.lfill = self._buffer(loss_out, lname)
-            elif want_loss and loss_out is not None:  # 0-d: the result dtype, or float64
+            elif want_loss and loss_out is not None:  # reduced: the result dtype, or float64
                 f64 = isinstance(loss_out, np.ndarray) and loss_out.dtype == _F64
-                check_out(loss_out, (), _F64 if f64 else rdt, lname)
+                check_out(loss_out, () if self.axes is None else self.oshape,
+                          _F64 if f64 else rdt, lname)
             if want_grad:
                 gname = "out" if not (want_loss or want_hess) else "grad_out"
                 self.gbuf, self.gfill = self._buffer(grad_out, gname)
@@ -661,8 +662,6 @@ cdef class _Pass:
         if loss_out is None:
             with np.errstate(over="ignore", invalid="ignore"):
                 return value.astype(self.rdt)
-        f64 = isinstance(loss_out, np.ndarray) and loss_out.dtype == _F64
-        check_out(loss_out, self.oshape, _F64 if f64 else self.rdt, "out")
         with np.errstate(over="ignore", invalid="ignore"):
             np.copyto(loss_out, value, casting="unsafe")
         return loss_out

@@ -115,9 +115,12 @@ def check_axis(axis: object, ndim: int, reduction: str) -> tuple[int, ...] | Non
     return tuple(sorted(axes))
 
 
-def check_keepdims(keepdims: object) -> bool:
+def check_keepdims(keepdims: object, reduction: str) -> bool:
     if not isinstance(keepdims, (bool, np.bool_)):
         raise TypeError(f"keepdims must be True or False, got {keepdims!r}")
+    if keepdims and reduction == "none":
+        raise ValueError("keepdims applies to the reductions 'mean', 'sum' and "
+                         "'weighted_mean', not to reduction='none'")
     return bool(keepdims)
 
 

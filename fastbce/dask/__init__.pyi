@@ -3,10 +3,9 @@
 import os
 from typing import Literal, overload
 
-from typing_extensions import TypeAlias
-
 from dask.array import Array
 from numpy.typing import ArrayLike
+from typing_extensions import TypeAlias
 
 __all__ = [
     "binary_cross_entropy",
