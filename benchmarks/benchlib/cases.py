@@ -9,6 +9,7 @@ To add a case, add a ``Case`` to ``CASES``: its op name (the table's "op" column
         return {**_soft(rng, n, dtype), "w": rng.uniform(0.0, 1.0, n).astype(dtype)}
 
     WEIGHTED = Inputs("probabilities, soft targets, weights", _soft_weighted)
+SOFT_2D = Inputs(f"probabilities, soft targets, (N/{CLASSES}, {CLASSES})", _soft_2d)
     # in CASES:
     Case("forward, weighted", WEIGHTED, (
         fastbce_call("binary_cross_entropy", args=("x", "t", "w")),
@@ -37,14 +38,17 @@ from .formulas import (
     numpy_logits_loss_and_grad,
     numpy_loss,
     numpy_loss_and_grad,
+    numpy_loss_over_axis,
     numpy_masked_loss_and_grad,
     numpy_weighted_loss_and_grad,
     torch_focal,
     torch_grad_hess,
+    torch_loss_over_axis,
     torch_masked_loss,
     torch_weighted_mean,
 )
 from .peers import (
+    FASTBCE_FULL,
     FASTBCE_NONE,
     FASTBCE_OUT,
     FLOOR_ROW,
@@ -111,12 +115,23 @@ def _soft_weighted(rng, n, dtype):
     return {**_soft(rng, n, dtype), "w": rng.uniform(0.0, 1.0, n).astype(dtype)}
 
 
+CLASSES = 64  # the columns of the 2-D inputs of the axis cases
+
+
+def _soft_2d(rng, n, dtype):
+    """Soft targets as (n // 64, 64): the first n // 64 * 64 elements (at least one row)."""
+    rows = max(1, n // CLASSES)
+    arrays = _soft(rng, rows * CLASSES, dtype)
+    return {k: a.reshape(rows, CLASSES) for k, a in arrays.items()}
+
+
 # soft targets and 0/1 labels share the stream, hence the same x
 SOFT = Inputs("probabilities, soft targets", _soft)
 LABELS = Inputs("probabilities, 0/1 targets", _labels)
 LOGITS = Inputs("logits, 0/1 targets", _logits, stream=(1,))
 HALF_MISSING = Inputs("probabilities, soft targets, half missing", _soft_half_missing)
 WEIGHTED = Inputs("probabilities, soft targets, weights", _soft_weighted)
+SOFT_2D = Inputs(f"probabilities, soft targets, (N/{CLASSES}, {CLASSES})", _soft_2d)
 
 
 # --------------------------------------------------------------------------- cases
@@ -144,6 +159,21 @@ def _forward(inputs, op):
             numpy_call(numpy_loss),
             numba_call("loss"),
             numexpr_mean(NUMEXPR_LOSS),
+        ),
+    )
+
+
+def _over_axis(axis, op):
+    """The mean over one axis of a 2-D input, beside the full mean of the same data (the
+    row "fastbce (full mean)", which the axis row is held to)."""
+    return Case(
+        op,
+        SOFT_2D,
+        (
+            fastbce_call("binary_cross_entropy", axis=axis),
+            fastbce_call("binary_cross_entropy", FASTBCE_FULL),
+            torch_call(torch_loss_over_axis, axis=axis),
+            numpy_call(numpy_loss_over_axis, axis=axis),
         ),
     )
 
@@ -228,6 +258,9 @@ CASES = (
             numpy_call(numpy_focal_loss_and_grad),
         ),
     ),
+    # one loss per class and one per sample, in one pass (the table's N is 64 x rows)
+    _over_axis(0, "per-class mean (axis=0)"),
+    _over_axis(-1, "per-sample mean (axis=-1)"),
 )
 
 CASE_BY_OP = {case.op: case for case in CASES}

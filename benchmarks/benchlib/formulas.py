@@ -18,6 +18,18 @@ def numpy_loss(x, t):
     return -(t * log_x + (1 - t) * log_1mx).mean()
 
 
+def numpy_loss_over_axis(x, t, axis):
+    """The mean loss over ``axis`` of a 2-D input: the per-element loss, then its mean."""
+    log_x = np.maximum(np.log(x), LOG_CLAMP)
+    log_1mx = np.maximum(np.log1p(-x), LOG_CLAMP)
+    return -(t * log_x + (1 - t) * log_1mx).mean(axis=axis)
+
+
+def torch_loss_over_axis(torch, x, t, axis):
+    """The torch idiom: ``reduction="none"``, then ``.mean(dim)``."""
+    return torch.nn.functional.binary_cross_entropy(x, t, reduction="none").mean(dim=axis)
+
+
 def numpy_loss_and_grad(x, t):
     grad = (x - t) / np.maximum(x * (1 - x), GRAD_EPS) / x.size
     return numpy_loss(x, t), grad

@@ -22,6 +22,7 @@ from .formulas import compile_numba
 FASTBCE = "fastbce"
 FASTBCE_NONE = "fastbce (none)"  # reduction="none" into preallocated arrays, as sklearn does
 FASTBCE_OUT = "fastbce (grad_out)"  # the gradient into a preallocated array
+FASTBCE_FULL = "fastbce (full mean)"  # the mean over every axis, beside a mean over one
 TORCH = "torch"
 TORCH_OPS = "torch (ops)"  # plain tensor ops where torch has no single call
 SKLEARN = "sklearn"
@@ -248,5 +249,7 @@ def sklearn_call(method, outs, compare=FASTBCE):
 
 
 FLOOR_ROW = Row(
-    "floor", FLOOR, lambda np_, arrays, cfg: functools.partial(np.dot, arrays.x, arrays.t)
+    "floor", FLOOR,
+    # (flat views: the axis cases' inputs are 2-D)
+    lambda np_, arrays, cfg: functools.partial(np.dot, arrays.x.ravel(), arrays.t.ravel()),
 )

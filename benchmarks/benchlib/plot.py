@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cases import OPS
-from .peers import FASTBCE, FASTBCE_NONE, FASTBCE_OUT, FLOOR, SKLEARN, TORCH, TORCH_OPS
+from .peers import FASTBCE, FASTBCE_FULL, FASTBCE_NONE, FASTBCE_OUT, FLOOR, SKLEARN, TORCH, TORCH_OPS
 
 STYLE = {  # row label -> (colour, marker); fastbce's rows in reds and purples, peers apart
     FASTBCE: ("#d62728", "o"),
     FASTBCE_OUT: ("#e377c2", "s"),
     FASTBCE_NONE: ("#9467bd", "D"),
+    FASTBCE_FULL: ("#8b0000", "d"),
     TORCH: ("#ff7f0e", "^"),
     TORCH_OPS: ("#b8860b", "v"),
     "numpy": ("#1f77b4", "P"),

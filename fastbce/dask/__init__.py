@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from . import _axes
 from ._graph import _grad, _graph, _loss, _loss_and_grad, _prepare, _split
 from ._log_loss import log_loss
 
@@ -47,49 +48,64 @@ __all__ = [
 
 
 def binary_cross_entropy(input, target, weight=None, reduction="mean", *, label_smoothing=0.0,
-                         num_threads=1, split_every=None):
-    p = _prepare(False, input, target, weight, None, reduction, label_smoothing, num_threads,
-                 split_every=split_every)
-    return _loss(p)
+                         axis=None, keepdims=False, num_threads=1, split_every=None):
+    return _reduced(False, input, target, weight, None, reduction, label_smoothing, axis,
+                    keepdims, num_threads, split_every, "loss")
 
 
 def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", *,
-                              label_smoothing=0.0, grad_output=1.0, num_threads=1,
-                              split_every=None):
-    p = _prepare(False, input, target, weight, None, reduction, label_smoothing, num_threads,
-                 True, grad_output, split_every)
-    return _grad(p)
+                              label_smoothing=0.0, grad_output=1.0, axis=None, keepdims=False,
+                              num_threads=1, split_every=None):
+    return _reduced(False, input, target, weight, None, reduction, label_smoothing, axis,
+                    keepdims, num_threads, split_every, "grad", grad_output)
 
 
 def binary_cross_entropy_and_grad(input, target, weight=None, reduction="mean", *,
-                                  label_smoothing=0.0, num_threads=1, split_every=None):
-    p = _prepare(False, input, target, weight, None, reduction, label_smoothing, num_threads,
-                 True, split_every=split_every)
-    return _loss_and_grad(p)
+                                  label_smoothing=0.0, axis=None, keepdims=False, num_threads=1,
+                                  split_every=None):
+    return _reduced(False, input, target, weight, None, reduction, label_smoothing, axis,
+                    keepdims, num_threads, split_every, "loss_and_grad")
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
-                                     pos_weight=None, *, label_smoothing=0.0, num_threads=1,
-                                     split_every=None):
-    p = _prepare(True, input, target, weight, pos_weight, reduction, label_smoothing,
-                 num_threads, split_every=split_every)
-    return _loss(p)
+                                     pos_weight=None, *, label_smoothing=0.0, axis=None,
+                                     keepdims=False, num_threads=1, split_every=None):
+    return _reduced(True, input, target, weight, pos_weight, reduction, label_smoothing, axis,
+                    keepdims, num_threads, split_every, "loss")
 
 
 def binary_cross_entropy_with_logits_grad(input, target, weight=None, reduction="mean",
                                           pos_weight=None, *, label_smoothing=0.0,
-                                          grad_output=1.0, num_threads=1, split_every=None):
-    p = _prepare(True, input, target, weight, pos_weight, reduction, label_smoothing,
-                 num_threads, True, grad_output, split_every)
-    return _grad(p)
+                                          grad_output=1.0, axis=None, keepdims=False,
+                                          num_threads=1, split_every=None):
+    return _reduced(True, input, target, weight, pos_weight, reduction, label_smoothing, axis,
+                    keepdims, num_threads, split_every, "grad", grad_output)
 
 
 def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduction="mean",
                                               pos_weight=None, *, label_smoothing=0.0,
-                                              num_threads=1, split_every=None):
-    p = _prepare(True, input, target, weight, pos_weight, reduction, label_smoothing,
-                 num_threads, True, split_every=split_every)
-    return _loss_and_grad(p)
+                                              axis=None, keepdims=False, num_threads=1,
+                                              split_every=None):
+    return _reduced(True, input, target, weight, pos_weight, reduction, label_smoothing, axis,
+                    keepdims, num_threads, split_every, "loss_and_grad")
+
+
+def _reduced(logits, input, target, weight, pos_weight, reduction, label_smoothing, axis,
+             keepdims, num_threads, split_every, what, grad_output=1.0):
+    """The six reducing functions: the graph over every element, or over axes."""
+    want_grad = what != "loss"
+    if axis is None and keepdims is False:
+        p = _prepare(logits, input, target, weight, pos_weight, reduction, label_smoothing,
+                     num_threads, want_grad, grad_output, split_every)
+        return {"loss": _loss, "grad": _grad, "loss_and_grad": _loss_and_grad}[what](p)
+    p = _prepare(logits, input, target, weight, pos_weight, reduction, label_smoothing,
+                 num_threads, want_grad, 1.0, split_every)
+    ax = _axes.check(axis, keepdims, p.x.shape, p.reduction)
+    if what == "loss":
+        return _axes.loss(p, ax)
+    if what == "grad":
+        return _axes.grad(p, ax, grad_output)
+    return _axes.loss_and_grad(p, ax)
 
 
 def binary_cross_entropy_with_logits_grad_hess(input, target, weight=None, pos_weight=None, *,
@@ -131,6 +147,12 @@ _COMMON = """
         Chunk sums accumulate in float64 and are added without rounding error.
     label_smoothing : float in [0, 1), default 0
         Targets become ``t * (1 - label_smoothing) + label_smoothing / 2``.
+    axis : int or tuple of ints, optional
+        Reduce over these axes only, as in memory: a lazy array of the reduced shape, the
+        chunks' float64 slot sums added by dask's reduction (within 1e-12 relative of the
+        in-memory result). Not with "none".
+    keepdims : bool, default False
+        Keep the reduced axes, of length 1.
     num_threads : int or None, default 1
         fastbce threads per chunk task. 1 because a dask worker already runs one task per
         thread; ``None`` uses the worker's fastbce default (``fastbce.set_num_threads`` or
@@ -157,7 +179,7 @@ _RAISES = """
 _GRAD_OUTPUT = """
     grad_output : float or array, default 1.0
         Upstream gradient: a scalar, or for ``reduction="none"`` also a (dask) array of
-        input's shape.
+        input's shape; with ``axis``, an array that broadcasts to the reduced shape.
 """
 
 _LOGITS = """

@@ -32,6 +32,8 @@ def binary_cross_entropy(
     reduction: _Reduction = ...,
     *,
     label_smoothing: float = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     split_every: int | None = ...,
 ) -> Array: ...
@@ -43,6 +45,8 @@ def binary_cross_entropy_grad(
     *,
     label_smoothing: float = ...,
     grad_output: float | _Operand = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     split_every: int | None = ...,
 ) -> Array: ...
@@ -53,6 +57,8 @@ def binary_cross_entropy_and_grad(
     reduction: _Reduction = ...,
     *,
     label_smoothing: float = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     split_every: int | None = ...,
 ) -> tuple[Array, Array]: ...
@@ -64,6 +70,8 @@ def binary_cross_entropy_with_logits(
     pos_weight: _Operand | None = ...,
     *,
     label_smoothing: float = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     split_every: int | None = ...,
 ) -> Array: ...
@@ -76,6 +84,8 @@ def binary_cross_entropy_with_logits_grad(
     *,
     label_smoothing: float = ...,
     grad_output: float | _Operand = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     split_every: int | None = ...,
 ) -> Array: ...
@@ -87,6 +97,8 @@ def binary_cross_entropy_with_logits_and_grad(
     pos_weight: _Operand | None = ...,
     *,
     label_smoothing: float = ...,
+    axis: int | tuple[int, ...] | None = ...,
+    keepdims: bool = ...,
     num_threads: int | None = ...,
     split_every: int | None = ...,
 ) -> tuple[Array, Array]: ...

@@ -857,3 +857,80 @@ def test_stub_type_checks_a_usage_file(tmp_path):
         check=False, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---------------------------------------------------------------- axis
+
+
+AXIS_CASES = [((60, 7), ((10, 0, 50), (3, 4)), 0), ((60, 7), ((25, 35), (7,)), -1),
+              ((4, 5, 6), ((1, 3), (5,), (2, 2, 2)), (0, 2)), ((4, 5, 6), ((2, 2), (2, 3), (6,)), 1),
+              ((4, 5, 6), ((4,), (5,), (3, 3)), ())]
+
+
+def close_or_nan(got, ref, rel):
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape and got.dtype == ref.dtype
+    np.testing.assert_allclose(got, ref, rtol=rel, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape,chunks,axis", AXIS_CASES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "weighted_mean"])
+@pytest.mark.parametrize("family", ["probabilities", "logits"])
+def test_axis_equals_in_memory_within_1e12(compute, shape, chunks, axis, reduction, family):
+    """Loss, gradient (with a grad_output of the reduced shape) and both at once, with a
+    per-class weight (and pos_weight for logits), keepdims both ways."""
+    n = int(np.prod(shape))
+    x, t = (a.reshape(shape) for a in data(family, n))
+    w = np.linspace(0.5, 2.0, shape[-1])
+    kw = {"weight": w, "reduction": reduction}
+    if family == "logits":
+        kw["pos_weight"] = np.linspace(3.0, 1.0, shape[-1])
+        mem = (fastbce.binary_cross_entropy_with_logits, fastbce.binary_cross_entropy_with_logits_grad,
+               fastbce.binary_cross_entropy_with_logits_and_grad)
+        lazy = (fd.binary_cross_entropy_with_logits, fd.binary_cross_entropy_with_logits_grad,
+                fd.binary_cross_entropy_with_logits_and_grad)
+    else:
+        mem = (fastbce.binary_cross_entropy, fastbce.binary_cross_entropy_grad,
+               fastbce.binary_cross_entropy_and_grad)
+        lazy = (fd.binary_cross_entropy, fd.binary_cross_entropy_grad,
+                fd.binary_cross_entropy_and_grad)
+    dx, dt = da.from_array(x, chunks=chunks), da.from_array(t, chunks=chunks)
+    for keepdims in (False, True):
+        ref = mem[0](x, t, axis=axis, keepdims=keepdims, **kw)
+        go = np.random.default_rng(7).normal(size=np.shape(ref))
+        gref = mem[1](x, t, axis=axis, keepdims=keepdims, grad_output=go, **kw)
+        lref, g1ref = mem[2](x, t, axis=axis, keepdims=keepdims, **kw)
+        loss, grad, (loss2, grad2) = compute(
+            lazy[0](dx, dt, axis=axis, keepdims=keepdims, **kw),
+            lazy[1](dx, dt, axis=axis, keepdims=keepdims, grad_output=go, **kw),
+            lazy[2](dx, dt, axis=axis, keepdims=keepdims, **kw))
+        close_or_nan(loss, ref, 1e-12)
+        close_or_nan(loss2, lref, 1e-12)
+        close_or_nan(grad, gref, 1e-13)
+        close_or_nan(grad2, g1ref, 1e-13)
+
+
+def test_axis_float32_and_lazy_shapes():
+    x, t = probabilities(4000, np.float32)
+    x, t = x.reshape(500, 8), t.reshape(500, 8)
+    dx = da.from_array(x, chunks=(128, 3))
+    per_class = fd.binary_cross_entropy(dx, t, axis=0, keepdims=True)
+    assert per_class.shape == (1, 8) and per_class.dtype == np.float32  # before computing
+    close_or_nan(per_class.compute(), fastbce.binary_cross_entropy(x, t, axis=0, keepdims=True),
+                 1e-6)
+    grad = fd.binary_cross_entropy_grad(dx, t, axis=-1)
+    assert grad.chunks == dx.chunks and grad.dtype == np.float32
+    np.testing.assert_allclose(grad.compute(), fastbce.binary_cross_entropy_grad(x, t, axis=-1),
+                               rtol=1e-6)
+
+
+def test_axis_errors_when_the_graph_is_built():
+    dx = da.from_array(np.full((6, 4), 0.5), chunks=3)
+    with pytest.raises(ValueError, match="axis"):
+        fd.binary_cross_entropy(dx, dx, reduction="none", axis=0)
+    with pytest.raises(np.exceptions.AxisError, match="axis 2"):
+        fd.binary_cross_entropy(dx, dx, axis=2)
+    with pytest.raises(ValueError, match="axis"):
+        fd.binary_cross_entropy(dx, dx, axis=(1, -1))
+    with pytest.raises(ValueError, match="grad_output"):
+        fd.binary_cross_entropy_grad(dx, dx, axis=0, grad_output=np.ones(6))
