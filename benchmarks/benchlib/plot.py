@@ -10,7 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cases import OPS
-from .peers import FASTBCE, FASTBCE_FULL, FASTBCE_NONE, FASTBCE_OUT, FLOOR, SKLEARN, TORCH, TORCH_OPS
+from .peers import (
+    FASTBCE,
+    FASTBCE_FULL,
+    FASTBCE_NONE,
+    FASTBCE_OUT,
+    FLOOR,
+    SKLEARN,
+    TORCH,
+    TORCH_OPS,
+)
 
 STYLE = {  # row label -> (colour, marker); fastbce's rows in reds and purples, peers apart
     FASTBCE: ("#d62728", "o"),

@@ -41,7 +41,7 @@ def _chunk(spec, axes, x, t, w, pw, scale):
     x = np.asarray(x)
     kshape = tuple(1 if k in axes else n for k, n in enumerate(x.shape))
     sums = np.empty(kshape, _F64) if "sum" in spec.outputs else None
-    loss, grad, _ = _bce.compute(
+    _, grad, _ = _bce.compute(  # (the sums land in sums)
         x, np.asarray(t), logits=spec.logits, weight=w, pos_weight=pw, reduction="sum",
         label_smoothing=spec.label_smoothing, num_threads=spec.num_threads,
         want_loss=sums is not None, want_grad="grad" in spec.outputs, loss_out=sums,
