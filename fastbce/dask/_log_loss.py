@@ -201,6 +201,45 @@ def _lazy_1d(value, name):
     return da.from_array(arr, chunks=arr.shape or ())
 
 
+def _operands(y_true, y_pred, sample_weight):
+    """y_pred, y_true and sample_weight as lazy arrays, their shapes, lengths and dtypes
+    checked as ``fastbce.metrics.log_loss`` checks them (y_pred integers made float64)."""
+    if isinstance(y_pred, da.Array):
+        _known_shape(y_pred, "y_pred")
+        p = y_pred
+    else:
+        p = _lazy_1d(np.asarray(y_pred), "y_pred")
+    if p.dtype.kind == "c":
+        raise ValueError("Complex data not supported")
+    if p.dtype.type not in (np.float16, np.float32, np.float64):
+        if p.dtype.kind not in "biuf":
+            raise ValueError(f"y_pred must hold numbers, got dtype {p.dtype}")
+        p = p.astype(np.float64)
+    _checks.check_pred_shape(p, y_pred, _MULTICLASS_HINT)
+    y = _lazy_1d(y_true, "y_true")
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
+                         f"{_MULTICLASS_HINT} for label-indicator matrices")
+    lengths = [p.shape[0], y.shape[0]]
+    w = None
+    if sample_weight is not None:
+        if np.ndim(sample_weight) == 0 and not isinstance(sample_weight, da.Array):
+            raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
+                             f"{sample_weight!r}")
+        w = _lazy_1d(sample_weight, "sample_weight")
+        lengths.append(w.shape[0] if w.ndim else 0)
+    if len(set(lengths)) > 1:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
+    if w is not None:
+        n = p.shape[0]
+        if w.ndim != 1:
+            raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. "
+                             f"Expected either a scalar value or a 1D array of length {n}.")
+        if w.dtype.kind not in "biuf":
+            raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    return p, y, w
+
+
 def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None,
              num_threads=1, compute=True, split_every=None):
     """Log loss of predicted probabilities over dask arrays, as scikit-learn computes it.
@@ -258,39 +297,7 @@ def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None,
         Rows of a two-column ``y_pred`` that do not sum to one (only with ``compute=True``),
         ``labels`` in unsorted order.
     """
-    if isinstance(y_pred, da.Array):
-        _known_shape(y_pred, "y_pred")
-        p = y_pred
-    else:
-        p = _lazy_1d(np.asarray(y_pred), "y_pred")
-    if p.dtype.kind == "c":
-        raise ValueError("Complex data not supported")
-    if p.dtype.type not in (np.float16, np.float32, np.float64):
-        if p.dtype.kind not in "biuf":
-            raise ValueError(f"y_pred must hold numbers, got dtype {p.dtype}")
-        p = p.astype(np.float64)
-    _checks.check_pred_shape(p, y_pred, _MULTICLASS_HINT)
-    y = _lazy_1d(y_true, "y_true")
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
-                         f"{_MULTICLASS_HINT} for label-indicator matrices")
-    lengths = [p.shape[0], y.shape[0]]
-    w = None
-    if sample_weight is not None:
-        if np.ndim(sample_weight) == 0 and not isinstance(sample_weight, da.Array):
-            raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
-                             f"{sample_weight!r}")
-        w = _lazy_1d(sample_weight, "sample_weight")
-        lengths.append(w.shape[0] if w.ndim else 0)
-    if len(set(lengths)) > 1:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
-    if w is not None:
-        n = p.shape[0]
-        if w.ndim != 1:
-            raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. "
-                             f"Expected either a scalar value or a 1D array of length {n}.")
-        if w.dtype.kind not in "biuf":
-            raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    p, y, w = _operands(y_true, y_pred, sample_weight)
     normalize = _checks.check_normalize(normalize)
     if num_threads is not None:
         _checks.check_num_threads(num_threads)
