@@ -388,6 +388,20 @@ def _reduction(size_average, reduce, reduction):
     return reduction
 
 
+
+def _resolve(input, others, min_elements, size_average, reduce, reduction, label_smoothing):
+    """A functional call's reduction (torch's legacy arguments folded in) and label smoothing,
+    checked, and its route (``_route``; None also where torch's function is faster: fewer
+    than ``min_elements`` elements, eager)."""
+    if size_average is not None or reduce is not None:
+        reduction = _reduction(size_average, reduce, reduction)
+    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
+        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
+    route = _route(input, *others) if reduction in _REDUCTIONS else None
+    if route == "function" and input.numel() < min_elements and not _transforms_active():
+        route = None  # torch's function is faster here
+    return route, reduction, label_smoothing
+
 def binary_cross_entropy(
     input, target, weight=None, size_average=None, reduce=None, reduction="mean", *,
     label_smoothing=0.0,
@@ -419,13 +433,9 @@ def binary_cross_entropy(
     """
     if _small_eager(input, PROBS_MIN_ELEMENTS, reduction, label_smoothing):
         return _F.binary_cross_entropy(input, target, weight, size_average, reduce, reduction)
-    if size_average is not None or reduce is not None:
-        reduction = _reduction(size_average, reduce, reduction)
-    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
-        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
-    route = _route(input, target, weight) if reduction in _REDUCTIONS else None
-    if route == "function" and input.numel() < PROBS_MIN_ELEMENTS and not _transforms_active():
-        route = None  # torch's function is faster here
+    route, reduction, label_smoothing = _resolve(
+        input, (target, weight), PROBS_MIN_ELEMENTS, size_average, reduce, reduction,
+        label_smoothing)
     if route is None:
         return _torch_loss(False, input, target, weight, None, reduction, label_smoothing)
     with_grad = input.requires_grad and torch.is_grad_enabled()
@@ -471,13 +481,9 @@ def binary_cross_entropy_with_logits(
     if _small_eager(input, LOGITS_MIN_ELEMENTS, reduction, label_smoothing):
         return _F.binary_cross_entropy_with_logits(input, target, weight, size_average, reduce,
                                                    reduction, pos_weight)
-    if size_average is not None or reduce is not None:
-        reduction = _reduction(size_average, reduce, reduction)
-    if type(label_smoothing) is not float or not 0.0 <= label_smoothing < 1.0:
-        label_smoothing = check_label_smoothing(label_smoothing)  # raises, or a float
-    route = _route(input, target, weight, pos_weight) if reduction in _REDUCTIONS else None
-    if route == "function" and input.numel() < LOGITS_MIN_ELEMENTS and not _transforms_active():
-        route = None  # torch's function is faster here
+    route, reduction, label_smoothing = _resolve(
+        input, (target, weight, pos_weight), LOGITS_MIN_ELEMENTS, size_average, reduce,
+        reduction, label_smoothing)
     if route is None:
         return _torch_loss(True, input, target, weight, pos_weight, reduction, label_smoothing)
     with_grad = input.requires_grad and torch.is_grad_enabled()

@@ -28,49 +28,46 @@ import sys
 import fastbce
 
 
-def block_counts(path):
-    """(zmm, ymm) instruction counts over every function named like the block loop."""
+def block_lines(path):
+    """The disassembly lines of every function named like the block loop."""
     asm = subprocess.run(
         ["objdump", "-d", "--no-show-raw-insn", path], capture_output=True, text=True, check=True
     ).stdout
-    zmm = ymm = 0
-    calls = []
     inside = False
     for line in asm.splitlines():
         head = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
         if head:
             inside = "_block" in head.group(1)
-            continue
-        if inside:
-            zmm += "%zmm" in line
-            ymm += "%ymm" in line
-            call = re.search(r"\bcall\s+\S+\s+<(\S+)>", line)
-            if call and "_math_" in call.group(1) and "prob_loss_f64" not in call.group(1):
-                calls.append(call.group(1))
+        elif inside:
+            yield line
+
+
+def block_counts(path):
+    """(zmm, ymm) instruction counts over every function named like the block loop, and the
+    calls to out-of-line math there."""
+    zmm = ymm = 0
+    calls = []
+    for line in block_lines(path):
+        zmm += "%zmm" in line
+        ymm += "%ymm" in line
+        call = re.search(r"\bcall\s+\S+\s+<(\S+)>", line)
+        if call and "_math_" in call.group(1) and "prob_loss_f64" not in call.group(1):
+            calls.append(call.group(1))
     return zmm, ymm, calls
 
 
 def neon_counts(path):
     """(vector-arrangement instructions, 128-bit q-register loads, calls) over every
     aarch64 function named like the block loop."""
-    asm = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", path], capture_output=True, text=True, check=True
-    ).stdout
     vec = qload = 0
     calls = []
-    inside = False
-    for line in asm.splitlines():
-        head = re.match(r"^[0-9a-f]+ <(.+)>:$", line)
-        if head:
-            inside = "_block" in head.group(1)
-            continue
-        if inside:
-            vec += bool(re.search(r"\bv[0-9]+\.(4s|2d)\b", line))
-            qload += bool(re.search(r"\bld(r|p|1)\s+.*\bq[0-9]+\b|\bld1\s+\{v[0-9]+\.(4s|2d)", line))
-            call = re.search(r"\bblr?\s+\S+\s+<(\S+)>", line)
-            if call and (("_math_" in call.group(1) and "prob_loss_f64" not in call.group(1))
-                         or re.match(r"(log|exp|expm1|log1p)f?(@plt)?$", call.group(1))):
-                calls.append(call.group(1))
+    for line in block_lines(path):
+        vec += bool(re.search(r"\bv[0-9]+\.(4s|2d)\b", line))
+        qload += bool(re.search(r"\bld(r|p|1)\s+.*\bq[0-9]+\b|\bld1\s+\{v[0-9]+\.(4s|2d)", line))
+        call = re.search(r"\bblr?\s+\S+\s+<(\S+)>", line)
+        if call and (("_math_" in call.group(1) and "prob_loss_f64" not in call.group(1))
+                     or re.match(r"(log|exp|expm1|log1p)f?(@plt)?$", call.group(1))):
+            calls.append(call.group(1))
     return vec, qload, calls
 
 
