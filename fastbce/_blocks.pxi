@@ -256,12 +256,98 @@ cdef inline void _chunk_store(
             _zero_skipped(<floating*>jb.hess + c0, mk, m)
 
 
+cdef inline bint _split_g(double g, floating* ghi, floating* glo) noexcept nogil:
+    """Whether the math loops can scale the gradient by the scalar g themselves (and write
+    it in place), with g = ghi + glo: in float64 as q g; in float32 as q ghi + q glo
+    rounded once, where g is a float (glo = 0: q g rounded once, the same as the float64
+    product rounded) or, with FMA, |g| is in [2^-100, 2^100] (no part subnormal or near
+    overflow; ghi + glo is g to 2^-48). Else ghi, glo stay 1, 0 and _store_grad scales
+    later."""
+    cdef floating hi
+    if floating is double:
+        ghi[0] = g
+        return True
+    hi = <float>g
+    if <double>hi == g:
+        ghi[0] = hi
+        return True
+    if FB_FUSED and 7.888609052210118e-31 <= abs(g) <= 1.2676506002282294e30:
+        ghi[0] = hi
+        glo[0] = <float>(g - <double>hi)
+        return True
+    return False
+
+
+cdef inline void _prefetch_chunk(const floating* x, const floating* t) noexcept nogil:
+    """Ask for the chunk of x and t starting here (float32: see _block)."""
+    cdef Py_ssize_t j
+    for j in range(0, CHUNK * sizeof(floating), 64):
+        fb_prefetch(<const char*>x + j)
+        fb_prefetch(<const char*>t + j)
+
+
+cdef struct Looks:
+    # which chunks ask whether their targets are all 0 or 1 (see _choose_path)
+    int skip          # chunks left that do not ask
+    int backoff       # chunks the next miss skips
+    bint hard_next    # the skipped chunks still ask for the one-log path
+
+
+cdef inline bint _choose_path(
+        const Job* jb, bint lproduct, bint product, const floating* x, const floating* t,
+        Py_ssize_t m, Py_ssize_t mv, Looks* lk, double* prod, uint64_t* expo,
+        Py_ssize_t* renorms, double* extra, double* acc, uint32_t* bad, floating* gd,
+        floating* hbuf, floating ghi, floating glo, bint want_grad, bint* hard) noexcept nogil:
+    """The chunk's path: True where the product path took it (its loss summed, its gradient
+    written to gd), else *hard says whether its targets are all 0 or 1 (one log per
+    element). Whether the targets are all 0 or 1 is asked with a back-off: after k misses
+    in a row the next min(2^k - 1, 31) chunks are not asked (soft targets pay for one look
+    in 32 chunks). The product path looks at the targets itself; where it refuses a chunk
+    of 0/1 targets (confident predictions: many losses too small for it), the chunk takes
+    the one-log path, and so do the chunks the back-off then keeps from the product path,
+    each asked (hard_next) as on the other paths."""
+    cdef bint summed = False, looked = True
+    hard[0] = False
+    if jb.logits and not lproduct:
+        return False
+    if lk.skip > 0:
+        lk.skip -= 1
+        if lk.hard_next:
+            hard[0] = _all_hard(t, mv)
+        return False
+    if lproduct:
+        looked = m == CHUNK
+        if floating is float:
+            if looked:
+                summed = _logit_product(x, t, prod, expo, renorms, acc, gd, hbuf, want_grad,
+                                        ghi, glo) == 0
+    elif product and (m == CHUNK or floating is double):
+        if want_grad:
+            summed = _prob_product(x, t, m, prod, expo, renorms, extra, bad, gd, ghi, glo,
+                                   <WithGrad*>NULL) == 0
+        else:
+            summed = _prob_product(x, t, m, prod, expo, renorms, extra, bad, gd, ghi, glo,
+                                   <NoGrad*>NULL) == 0
+        if not summed:
+            hard[0] = _all_hard(t, mv)
+        lk.hard_next = hard[0]
+    else:
+        hard[0] = _all_hard(t, mv)
+    if looked:
+        if summed or (hard[0] and not lk.hard_next):
+            lk.backoff = 0
+        else:
+            lk.skip = lk.backoff
+            lk.backoff = 2 * lk.backoff + 1 if lk.backoff < 31 else 31
+    return summed
+
+
 cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
                    Totals* tb) noexcept nogil:
     """Elements [lo, hi): the loss sum in float64 (returned), outputs, and in tb the range
     flags, the denominators jb.den asks for (the kept elements' count, their weights' sum)
     and the chunks each path took."""
-    cdef int64_t nprod = 0, nlogits = 0, nhard = 0, nsoft = 0  # chunks per path
+    cdef int64_t npath[NPATHS]  # chunks per path
     cdef uint8_t mbuf[CHUNK]
     cdef double accw[LANES]
     cdef floating xbuf[CHUNK]
@@ -277,37 +363,21 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef uint64_t expo[LANES]
     cdef double extra = 0.0
     cdef Py_ssize_t renorms = 0
-    cdef bint summed, hard, looked
+    cdef bint summed, hard
     # outputs the math may write in place: no weighting or scaling after it
-    # The gradient is scaled by g inside the math loops (and written in place) when g is a
-    # scalar and no weight follows: in float64 as q g; in float32 as q g_hi + q g_lo
-    # rounded once, g = g_hi + g_lo, where g is a float (g_lo = 0: q g rounded once, the
-    # same as the float64 product rounded) or, with FMA, |g| is in [2^-100, 2^100] (no part
-    # subnormal or near overflow; g_hi + g_lo is g to 2^-48). Else _store_grad scales later.
-    cdef bint gin = False
-    cdef floating ghi = 1, glo = 0
-    # with where=, the elements are weighted by 0 or 1 (times the weight)
+    # (with where=, the elements are weighted by 0 or 1, times the weight)
     cdef bint unweighted = jb.w == NULL and jb.mask == NULL
-    if jb.grad != NULL and unweighted and jb.gvec == NULL:
-        if floating is double:
-            gin = True
-            ghi = jb.g
-        else:
-            ghi = <float>jb.g
-            if <double>ghi == jb.g:
-                gin = True
-            elif FB_FUSED and 7.888609052210118e-31 <= abs(jb.g) <= 1.2676506002282294e30:
-                gin = True
-                glo = <float>(jb.g - <double>ghi)
-        if not gin:
-            ghi, glo = 1, 0
+    cdef floating ghi = 1, glo = 0
+    cdef bint gin = jb.grad != NULL and unweighted and jb.gvec == NULL and _split_g(jb.g, &ghi,
+                                                                                     &glo)
     cdef bint direct_h = jb.hess != NULL and unweighted
     cdef bint direct_l = jb.loss != NULL and unweighted
     cdef floating* ld
     cdef floating* gd
     cdef floating* hd
-    cdef int skip = 0, backoff = 0
-    cdef bint hard_next = False
+    cdef Looks looks
+    looks.skip = looks.backoff = 0
+    looks.hard_next = False
     # logits without pos_weight take a product path of their own (float32)
     cdef bint lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
                           and jb.loss == NULL and unweighted and jb.hess == NULL)
@@ -330,6 +400,8 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         accw[k] = 0.0
         prod[k] = 1.0
         expo[k] = 0
+    for k in range(NPATHS):
+        npath[k] = 0
     tb.count = 0
     if floating is float:
         pw = ONES_F32
@@ -357,9 +429,7 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # loops (see _ahead): a chunk spans twice the cache lines, and a burst of that
         # size stalled the loop.
         if floating is float and c0 + ahead + CHUNK <= hi:
-            for j in range(0, CHUNK * sizeof(floating), 64):
-                fb_prefetch(<const char*>(x + ahead) + j)
-                fb_prefetch(<const char*>(t + ahead) + j)
+            _prefetch_chunk(x + ahead, t + ahead)
         mv = (m + LANES - 1) // LANES * LANES
         bad |= _chunk_setup(jb, m, mv, &walk, &x, &t, &w, &pw, &mk, xbuf, tbuf, wbuf, pwbuf,
                             mbuf, accw, &tb.count)
@@ -374,50 +444,12 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
                 gd = <floating*>jb.grad + c0
             if direct_h:
                 hd = <floating*>jb.hess + c0
-        summed = False
-        # Are the chunk's targets all 0 or 1? Asked with a back-off: after k misses in a
-        # row the next min(2^k - 1, 31) chunks are not asked (soft targets pay for one
-        # look in 32 chunks). The product path looks at the targets itself; where it
-        # refuses a chunk of 0/1 targets (confident predictions: many losses too small for
-        # it), the chunk takes the one-log path, and so do the chunks the back-off then
-        # keeps from the product path, each asked (hard_next) as on the other paths.
-        hard = looked = False
-        if jb.logits and not lproduct:
-            pass
-        elif skip > 0:
-            skip -= 1
-            if hard_next:
-                hard = _all_hard(t, mv)
-        elif lproduct:
-            if m == CHUNK:
-                looked = True
-                if floating is float:
-                    summed = _logit_product(x, t, prod, expo, &renorms, acc, gd, hbuf,
-                                            want_grad, ghi, glo) == 0
-        elif product and (m == CHUNK or floating is double):
-            looked = True
-            if want_grad:
-                summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,
-                                       glo, <WithGrad*>NULL) == 0
-            else:
-                summed = _prob_product(x, t, m, prod, expo, &renorms, &extra, &bad, gd, ghi,
-                                       glo, <NoGrad*>NULL) == 0
-            if not summed:
-                hard = _all_hard(t, mv)
-            hard_next = hard
-        else:
-            looked = True
-            hard = _all_hard(t, mv)
-        if looked:
-            if summed or (hard and not hard_next):
-                backoff = 0
-            else:
-                skip = backoff
-                backoff = 2 * backoff + 1 if backoff < 31 else 31
+        summed = _choose_path(jb, lproduct, product, x, t, m, mv, &looks, prod, expo, &renorms,
+                              &extra, acc, &bad, gd, hbuf, ghi, glo, want_grad, &hard)
         if summed:
-            nprod += 1
+            npath[PATH_PRODUCT] += 1
         elif jb.logits:
-            nlogits += 1
+            npath[PATH_LOGITS] += 1
             if want_loss and want_grad:
                 # local buffers only: with three outputs beside three inputs GCC would need
                 # more run-time alias checks than it makes, and not vectorise
@@ -425,19 +457,13 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
             bad |= _logit_math(jb.pw != NULL, x, t, pw, ld, gd, hd, mv, ghi, glo, want_loss,
                                want_grad)
         else:
-            if hard and want_loss:
-                nhard += 1
-            else:
-                nsoft += 1
+            npath[PATH_HARD if hard and want_loss else PATH_SOFT] += 1
             bad |= _prob_math(x, t, ld, gd, mv, hard, ghi, glo, want_loss, want_grad)
         _chunk_store(jb, c0, m, mv, w, gv, mk, ld, gd, hd, lbuf, gbuf, hbuf, want_loss,
                      jb.want_sum != 0 and not summed, gin, acc)
     tb.flags = bad
     tb.wsum = _fold16(accw)
-    tb.chunks[PATH_PRODUCT] = nprod
-    tb.chunks[PATH_LOGITS] = nlogits
-    tb.chunks[PATH_HARD] = nhard
-    tb.chunks[PATH_SOFT] = nsoft
+    memcpy(tb.chunks, npath, sizeof(npath))
     if renorms:
         if jb.logits:
             extra += _prod_sum(prod, expo, renorms)
