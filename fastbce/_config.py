@@ -1,8 +1,11 @@
 """Kernel module choice (once, at import), thread-count control and build introspection."""
 
+from __future__ import annotations
+
 import importlib
 import importlib.util
 import os
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -55,7 +58,7 @@ kernels, kernels_name, kernels_runnable, kernels_built = _load_kernels()
 _global_num_threads = None
 
 
-def set_num_threads(num_threads):
+def set_num_threads(num_threads: int | None) -> None:
     """Set the thread count used when a call passes ``num_threads=None``.
 
     ``None`` restores the default: OpenMP's team size for the calling thread, which follows
@@ -65,7 +68,7 @@ def set_num_threads(num_threads):
     _global_num_threads = None if num_threads is None else check_num_threads(num_threads)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Thread count that a call with ``num_threads=None`` would use on this thread.
 
     Inputs smaller than ``fastbce.show_config()["parallel_threshold"]`` elements always run
@@ -82,7 +85,13 @@ def resolve_num_threads(num_threads):
     return check_num_threads(num_threads)
 
 
-def show_config(print_=False):
+@overload
+def show_config(print_: Literal[False] = ...) -> dict[str, Any]: ...
+@overload
+def show_config(print_: Literal[True]) -> None: ...
+@overload
+def show_config(print_: bool) -> dict[str, Any] | None: ...
+def show_config(print_: bool = False) -> dict[str, Any] | None:
     """Describe this build and what runs: the kernel module in use, the modules this CPU
     could run, the compiler that built them, OpenMP on or off, thread counts.
 

@@ -39,6 +39,8 @@ oversubscribed. Needs PyTorch >= 2.5 (``torch.library.custom_op`` and ``register
 importing it with an older torch raises an ImportError that says so.
 """
 
+from __future__ import annotations  # (the operators' schemas are explicit strings)
+
 try:
     import torch
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
@@ -52,7 +54,10 @@ if not hasattr(torch.library, "register_vmap"):  # pragma: no cover - CI has tor
         f"found {torch.__version__}: pip install -U 'fastbce[torch]'"
     )
 
+from typing import Any
+
 import numpy as np
+from torch import Tensor
 from torch.nn import _reduction as _torch_reduction
 from torch.nn import functional as _F
 
@@ -289,20 +294,23 @@ class BinaryCrossEntropy(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(input, target, weight, reduction, label_smoothing):
+    def forward(input: Tensor, target: Tensor, weight: Tensor | None, reduction: str,
+                label_smoothing: float) -> tuple[Tensor, Tensor]:
         if _plain(input, target, weight):
             return _fused(False, input, target, weight, None, reduction, label_smoothing, True)
         return torch.ops.fastbce.binary_cross_entropy(input, target, weight, reduction,
                                                       label_smoothing, True)
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
         _setup_bce(ctx, (*inputs, True), output)
         ctx.mark_non_differentiable(output[1])
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_of_grad):
-        return _input_grad(False, ctx.saved_tensors, *ctx.args, grad_loss), None, None, None, None
+    def backward(ctx: Any, grad_loss: Tensor, _grad_of_grad: Any) -> tuple[Any, ...]:
+        reduction, label_smoothing = ctx.args
+        grad = _input_grad(False, ctx.saved_tensors, reduction, label_smoothing, grad_loss)
+        return grad, None, None, None, None
 
 
 class BinaryCrossEntropyWithLogits(torch.autograd.Function):
@@ -311,7 +319,9 @@ class BinaryCrossEntropyWithLogits(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(input, target, weight, pos_weight, reduction, label_smoothing):
+    def forward(input: Tensor, target: Tensor, weight: Tensor | None,
+                pos_weight: Tensor | None, reduction: str,
+                label_smoothing: float) -> tuple[Tensor, Tensor]:
         if _plain(input, target, weight, pos_weight):
             return _fused(True, input, target, weight, pos_weight, reduction, label_smoothing,
                           True)
@@ -319,13 +329,14 @@ class BinaryCrossEntropyWithLogits(torch.autograd.Function):
             input, target, weight, pos_weight, reduction, label_smoothing, True)
 
     @staticmethod
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Any) -> None:
         _setup_bce_logits(ctx, (*inputs, True), output)
         ctx.mark_non_differentiable(output[1])
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_of_grad):
-        grad = _input_grad(True, ctx.saved_tensors, *ctx.args, grad_loss)
+    def backward(ctx: Any, grad_loss: Tensor, _grad_of_grad: Any) -> tuple[Any, ...]:
+        reduction, label_smoothing = ctx.args
+        grad = _input_grad(True, ctx.saved_tensors, reduction, label_smoothing, grad_loss)
         return grad, None, None, None, None, None
 
 
@@ -403,9 +414,10 @@ def _resolve(input, others, min_elements, size_average, reduce, reduction, label
     return route, reduction, label_smoothing
 
 def binary_cross_entropy(
-    input, target, weight=None, size_average=None, reduce=None, reduction="mean", *,
-    label_smoothing=0.0,
-):
+    input: Tensor, target: Tensor, weight: Tensor | None = None,
+    size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean", *,
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """``torch.nn.functional.binary_cross_entropy`` computed by fastbce.
 
     ``loss_i = -w_i * (t_i * max(log x_i, -100) + (1 - t_i) * max(log(1 - x_i), -100))``,
@@ -451,9 +463,10 @@ def binary_cross_entropy(
 
 
 def binary_cross_entropy_with_logits(
-    input, target, weight=None, size_average=None, reduce=None, reduction="mean",
-    pos_weight=None, *, label_smoothing=0.0,
-):
+    input: Tensor, target: Tensor, weight: Tensor | None = None,
+    size_average: bool | None = None, reduce: bool | None = None, reduction: str = "mean",
+    pos_weight: Tensor | None = None, *, label_smoothing: float = 0.0,
+) -> Tensor:
     """``torch.nn.functional.binary_cross_entropy_with_logits`` computed by fastbce.
 
     ``loss = w * ((1 - t) * x + (1 + (pw - 1) * t) * softplus(-x))``, ``pw`` the
@@ -512,16 +525,19 @@ class BCELoss(torch.nn.BCELoss):
     ``label_smoothing`` (shown in ``repr`` when not 0). See ``binary_cross_entropy``.
     """
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean", *,
-                 label_smoothing=0.0):
+    label_smoothing: float
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean", *,
+                 label_smoothing: float = 0.0) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.label_smoothing = check_label_smoothing(label_smoothing)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return binary_cross_entropy(input, target, self.weight, reduction=self.reduction,
                                     label_smoothing=self.label_smoothing)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return _smoothing_repr(self.label_smoothing)
 
 
@@ -532,16 +548,19 @@ class BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
     plus keyword-only ``label_smoothing``. See ``binary_cross_entropy_with_logits``.
     """
 
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
-                 pos_weight=None, *, label_smoothing=0.0):
+    label_smoothing: float
+
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean",
+                 pos_weight: Tensor | None = None, *, label_smoothing: float = 0.0) -> None:
         super().__init__(weight, size_average, reduce, reduction, pos_weight)
         self.label_smoothing = check_label_smoothing(label_smoothing)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return binary_cross_entropy_with_logits(
             input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight,
             label_smoothing=self.label_smoothing,
         )
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return _smoothing_repr(self.label_smoothing)

@@ -13,6 +13,8 @@ Works with any dask scheduler: the default threaded one, ``dask.distributed`` (a
 ``LocalCluster`` or ``Client("scheduler-address")``), or ``scheduler="synchronous"``.
 """
 
+from __future__ import annotations
+
 try:
     import dask.array as da
     from dask.array.core import normalize_chunks
@@ -24,12 +26,23 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _axes
 from ._graph import _grad, _graph, _loss, _loss_and_grad, _prepare, _split
 from ._log_loss import log_loss
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from dask.array import Array
+    from numpy.typing import ArrayLike
+    from typing_extensions import TypeAlias
+
+    _Operand: TypeAlias = "Array | ArrayLike"
+    _Reduction: TypeAlias = Literal["mean", "sum", "weighted_mean", "none"]
 
 __all__ = [
     "binary_cross_entropy",
@@ -47,45 +60,63 @@ __all__ = [
 # Public functions
 
 
-def binary_cross_entropy(input, target, weight=None, reduction="mean", *, label_smoothing=0.0,
-                         axis=None, keepdims=False, num_threads=1, split_every=None):
+def binary_cross_entropy(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    reduction: _Reduction = "mean", *, label_smoothing: float = 0.0,
+    axis: int | tuple[int, ...] | None = None, keepdims: bool = False, num_threads: int | None = 1,
+    split_every: int | None = None,
+) -> Array:
     return _reduced(False, input, target, weight, None, reduction, label_smoothing, axis,
                     keepdims, num_threads, split_every, "loss")
 
 
-def binary_cross_entropy_grad(input, target, weight=None, reduction="mean", *,
-                              label_smoothing=0.0, grad_output=1.0, axis=None, keepdims=False,
-                              num_threads=1, split_every=None):
+def binary_cross_entropy_grad(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    reduction: _Reduction = "mean", *, label_smoothing: float = 0.0,
+    grad_output: float | _Operand = 1.0, axis: int | tuple[int, ...] | None = None,
+    keepdims: bool = False, num_threads: int | None = 1, split_every: int | None = None,
+) -> Array:
     return _reduced(False, input, target, weight, None, reduction, label_smoothing, axis,
                     keepdims, num_threads, split_every, "grad", grad_output)
 
 
-def binary_cross_entropy_and_grad(input, target, weight=None, reduction="mean", *,
-                                  label_smoothing=0.0, axis=None, keepdims=False, num_threads=1,
-                                  split_every=None):
+def binary_cross_entropy_and_grad(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    reduction: _Reduction = "mean", *, label_smoothing: float = 0.0,
+    axis: int | tuple[int, ...] | None = None, keepdims: bool = False, num_threads: int | None = 1,
+    split_every: int | None = None,
+) -> tuple[Array, Array]:
     return _reduced(False, input, target, weight, None, reduction, label_smoothing, axis,
                     keepdims, num_threads, split_every, "loss_and_grad")
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
-                                     pos_weight=None, *, label_smoothing=0.0, axis=None,
-                                     keepdims=False, num_threads=1, split_every=None):
+def binary_cross_entropy_with_logits(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    reduction: _Reduction = "mean", pos_weight: _Operand | None = None, *,
+    label_smoothing: float = 0.0, axis: int | tuple[int, ...] | None = None,
+    keepdims: bool = False, num_threads: int | None = 1, split_every: int | None = None,
+) -> Array:
     return _reduced(True, input, target, weight, pos_weight, reduction, label_smoothing, axis,
                     keepdims, num_threads, split_every, "loss")
 
 
-def binary_cross_entropy_with_logits_grad(input, target, weight=None, reduction="mean",
-                                          pos_weight=None, *, label_smoothing=0.0,
-                                          grad_output=1.0, axis=None, keepdims=False,
-                                          num_threads=1, split_every=None):
+def binary_cross_entropy_with_logits_grad(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    reduction: _Reduction = "mean", pos_weight: _Operand | None = None, *,
+    label_smoothing: float = 0.0, grad_output: float | _Operand = 1.0,
+    axis: int | tuple[int, ...] | None = None, keepdims: bool = False, num_threads: int | None = 1,
+    split_every: int | None = None,
+) -> Array:
     return _reduced(True, input, target, weight, pos_weight, reduction, label_smoothing, axis,
                     keepdims, num_threads, split_every, "grad", grad_output)
 
 
-def binary_cross_entropy_with_logits_and_grad(input, target, weight=None, reduction="mean",
-                                              pos_weight=None, *, label_smoothing=0.0,
-                                              axis=None, keepdims=False, num_threads=1,
-                                              split_every=None):
+def binary_cross_entropy_with_logits_and_grad(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    reduction: _Reduction = "mean", pos_weight: _Operand | None = None, *,
+    label_smoothing: float = 0.0, axis: int | tuple[int, ...] | None = None,
+    keepdims: bool = False, num_threads: int | None = 1, split_every: int | None = None,
+) -> tuple[Array, Array]:
     return _reduced(True, input, target, weight, pos_weight, reduction, label_smoothing, axis,
                     keepdims, num_threads, split_every, "loss_and_grad")
 
@@ -108,8 +139,11 @@ def _reduced(logits, input, target, weight, pos_weight, reduction, label_smoothi
     return _axes.loss_and_grad(p, ax)
 
 
-def binary_cross_entropy_with_logits_grad_hess(input, target, weight=None, pos_weight=None, *,
-                                               label_smoothing=0.0, num_threads=1):
+def binary_cross_entropy_with_logits_grad_hess(
+    input: _Operand, target: _Operand, weight: _Operand | None = None,
+    pos_weight: _Operand | None = None, *, label_smoothing: float = 0.0,
+    num_threads: int | None = 1,
+) -> tuple[Array, Array]:
     p = _prepare(True, input, target, weight, pos_weight, "none", label_smoothing,
                  num_threads, True)
     rdt, nd = p.base.rdt, p.x.ndim
@@ -260,7 +294,9 @@ binary_cross_entropy_with_logits_grad_hess.__doc__ = f"""Per-element ``(grad, he
 {_RAISES}"""
 
 
-def from_npy(path, chunks="auto"):
+def from_npy(
+    path: str | os.PathLike[str], chunks: int | tuple[int, ...] | str = "auto",
+) -> Array:
     """A ``.npy`` file on disk as a lazy dask array, each chunk a memory-mapped slice.
 
     Only the path travels in the task graph: each task opens the file with

@@ -1,9 +1,11 @@
 """fastbce.dask.log_loss: scikit-learn's binary log loss over chunks, on the checks of
 ``fastbce.metrics`` (``fastbce._checks``)."""
 
+from __future__ import annotations
+
 import warnings
 from functools import partial
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 import dask.array as da
 import numpy as np
@@ -11,6 +13,15 @@ import numpy as np
 from .. import _checks
 from ._graph import _identity, _kernel_pass, _known_shape, _Spec
 from ._sums import _flatten, _leaf, _merge, _rounded
+
+if TYPE_CHECKING:
+    from typing import Literal
+
+    from dask.array import Array
+    from numpy.typing import ArrayLike
+    from typing_extensions import TypeAlias
+
+    _Operand: TypeAlias = "Array | ArrayLike"
 
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
@@ -22,7 +33,7 @@ _F64 = np.dtype(np.float64)
 # one it is depends on the labels of the other chunks.
 
 _MULTICLASS_HINT = "fastbce.dask.log_loss is binary only; use sklearn.metrics.log_loss"
-_EMPTY = ([], 0)
+_EMPTY: tuple[list[float], int] = ([], 0)
 
 
 class _LogLossSpec(NamedTuple):
@@ -240,8 +251,35 @@ def _operands(y_true, y_pred, sample_weight):
     return p, y, w
 
 
-def log_loss(y_true, y_pred, *, normalize=True, sample_weight=None, labels=None,
-             num_threads=1, compute=True, split_every=None):
+@overload
+def log_loss(
+    y_true: _Operand,
+    y_pred: _Operand,
+    *,
+    normalize: bool = ...,
+    sample_weight: _Operand | None = ...,
+    labels: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    compute: Literal[True] = ...,
+    split_every: int | None = ...,
+) -> float: ...
+@overload
+def log_loss(
+    y_true: _Operand,
+    y_pred: _Operand,
+    *,
+    normalize: bool = ...,
+    sample_weight: _Operand | None = ...,
+    labels: ArrayLike | None = ...,
+    num_threads: int | None = ...,
+    compute: Literal[False],
+    split_every: int | None = ...,
+) -> Array: ...
+def log_loss(
+    y_true: _Operand, y_pred: _Operand, *, normalize: bool = True,
+    sample_weight: _Operand | None = None, labels: ArrayLike | None = None,
+    num_threads: int | None = 1, compute: bool = True, split_every: int | None = None,
+) -> float | Array:
     """Log loss of predicted probabilities over dask arrays, as scikit-learn computes it.
 
     ``fastbce.metrics.log_loss`` (the binary case of ``sklearn.metrics.log_loss``,

@@ -177,15 +177,6 @@ def test_import_without_dask_says_how_to_install():
     assert 'pip install "fastbce[dask]"' in r.stdout
 
 
-def test_stub_names_the_public_api():
-    import ast
-    import importlib.resources
-
-    text = importlib.resources.files("fastbce.dask").joinpath("__init__.pyi").read_text()
-    names = {node.name for node in ast.parse(text).body if isinstance(node, ast.FunctionDef)}
-    assert set(fd.__all__) == names
-
-
 # ---------------------------------------------------------------- every function, reduction
 
 
@@ -816,7 +807,7 @@ def test_log_loss_warns_on_rows_that_do_not_sum_to_one():
         fd.log_loss(y[:50], da.from_array(p[:50], chunks=(30, 2)))
 
 
-# ---------------------------------------------------------------- the stub
+# ---------------------------------------------------------------- the annotations
 
 
 TYPING_USAGE = '''
@@ -844,12 +835,12 @@ bad: float = fd.log_loss([0, 1], [0.2, 0.7], compute=False)  # type: ignore[assi
 '''
 
 
-def test_stub_type_checks_a_usage_file(tmp_path):
+def test_annotations_type_check_a_usage_file(tmp_path):
     pytest.importorskip("mypy")
     (tmp_path / "usage_dask.py").write_text(TYPING_USAGE)
     env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
     root = str(pathlib.Path(fastbce.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root  # mypy resolves fastbce (and its stubs) to the one under test
+    env["PYTHONPATH"] = root  # mypy resolves fastbce to the one under test
     cache = pathlib.Path(__file__).parent / ".mypy_cache"
     r = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--warn-unused-ignores", "--cache-dir",

@@ -1,5 +1,6 @@
-"""mypy on tests/packaging/typing_usage.py (fastbce.torch, fastbce.metrics) and tests/packaging/typing_numpy_api.py
-(the NumPy API) against the installed stubs.
+"""mypy on tests/packaging/typing_usage.py (fastbce.torch, fastbce.metrics) and
+tests/packaging/typing_numpy_api.py (the NumPy API) against the installed package's inline
+annotations (py.typed; its Python modules have no stubs).
 
 The first run builds mypy's cache of torch (about 13 s on the 2-core development machine);
 later runs take under a second. Skipped where mypy is not installed (`pip install .[test]`
@@ -18,7 +19,7 @@ pytest.importorskip("mypy")
 def _mypy(usage_file):
     here = pathlib.Path(__file__).parent
     env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
-    # run from tests/, so mypy resolves fastbce to the installed package and its stubs
+    # run from tests/, so mypy resolves fastbce to the installed package
     r = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--warn-unused-ignores",
          "--cache-dir", str(here / ".mypy_cache"), usage_file],
@@ -27,7 +28,7 @@ def _mypy(usage_file):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_stubs_type_check_the_usage_file():
+def test_annotations_type_check_the_usage_file():
     _mypy("typing_usage.py")
 
 
@@ -35,17 +36,3 @@ def test_numpy_api_results_are_typed_by_reduction():
     """A reduced loss is a NumPy floating scalar, "none" and gradients arrays (overloads on
     the reduction literal), both ways: the wrong annotation is an error."""
     _mypy("typing_numpy_api.py")
-
-
-def test_stubs_name_the_public_api():
-    import ast
-    import importlib.resources
-
-    import fastbce.metrics
-    import fastbce.torch
-
-    for module, stub in [(fastbce.torch, "torch.pyi")]:
-        text = importlib.resources.files("fastbce").joinpath(stub).read_text()
-        names = {node.name for node in ast.parse(text).body
-                 if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-        assert set(module.__all__) <= names

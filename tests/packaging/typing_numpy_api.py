@@ -1,7 +1,7 @@
-"""Uses fastbce's NumPy API as its stub describes; test_typing.py runs mypy --strict on it (it
+"""Uses fastbce's NumPy API as its annotations describe; test_typing.py runs mypy --strict on it (it
 is never executed). A reduced loss is a NumPy floating scalar; "none", every gradient, an
 ``out=`` buffer and a reduction over ``axis`` are arrays. Lines marked `type: ignore[...]` must
-stay errors: mypy's warn_unused_ignores reports them if the stub stops rejecting them."""
+stay errors: mypy's warn_unused_ignores reports them if the annotations stop rejecting them."""
 
 from typing import Any
 

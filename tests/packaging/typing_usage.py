@@ -1,6 +1,6 @@
-"""Uses fastbce.torch and fastbce.metrics as their stubs describe; test_typing.py runs mypy on
+"""Uses fastbce.torch and fastbce.metrics as their annotations describe; test_typing.py runs mypy on
 it (it is never executed). Lines marked `type: ignore[...]` must stay errors: mypy's
-warn_unused_ignores reports them if the stubs stop rejecting them."""
+warn_unused_ignores reports them if the annotations stop rejecting them."""
 
 import numpy as np
 import torch
