@@ -110,9 +110,10 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
             okb[j] = _prod_ok(x[j], t[j]) & _prod_ok(x[j + CHUNK // 2], t[j + CHUNK // 2])
             qbuf[j] = ((<double>x[j] + <double>(t[j] - 1))
                        * (<double>x[j + CHUNK // 2] + <double>(t[j + CHUNK // 2] - 1)))
-            # the gradient in the same loop with 16 vector registers; in a loop of its own
-            # with 32 (in-process A/B: AVX2 8-15% slower apart, AVX-512 4-5% faster)
-            if gradmode is WithGrad and not FB_WIDE_REGS:
+            # the gradient in the same loop (in-process A/B: AVX2 8-15% slower in a loop of
+            # its own; AVX-512 4-5% faster apart on a Xeon, but 5-8% slower on Zen 4 at
+            # 1e4-1e6, so it is in the loop everywhere)
+            if gradmode is WithGrad:
                 g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
                 g[j + CHUNK // 2] = _scaled(_pgrad(x[j + CHUNK // 2], t[j + CHUNK // 2]), hi, lo)
         # are all pairs on the path? (a reduction of the stored checks, out of the loop)
@@ -150,9 +151,6 @@ cdef inline uint32_t _prob_product(const floating* x, const floating* t, Py_ssiz
                                        | _flags_prob(x[j + CHUNK // 2], t[j + CHUNK // 2]))
                             extra[0] += <double>_ploss(x[j], t[j])
                             extra[0] += <double>_ploss(x[j + CHUNK // 2], t[j + CHUNK // 2])
-        if gradmode is WithGrad and FB_WIDE_REGS:
-            for j in range(CHUNK):
-                g[j] = _scaled(_pgrad(x[j], t[j]), hi, lo)
         _multiply_lanes(qbuf, CHUNK // 2, prod, expo, renorms, False)
         return 0
     # float64: an element outside the path gets the factor 1 and its own loss below. The
