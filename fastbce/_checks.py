@@ -229,6 +229,40 @@ def check_no_nan_labels(y: np.ndarray) -> None:
             raise ValueError("Input y contains NaN.")
 
 
+def check_pred_dtype(dtype: np.dtype) -> None:
+    """y_pred's dtype as scikit-learn refuses it (NumPy or dask)."""
+    if dtype.kind == "c":
+        raise ValueError("Complex data not supported")
+
+
+def check_weight_not_scalar(sample_weight: object) -> None:
+    """sample_weight given as one number (scikit-learn would broadcast it; log_loss wants one
+    weight per sample)."""
+    if np.ndim(sample_weight) == 0:
+        raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
+                         f"{sample_weight!r}")
+
+
+def check_samples(p: Any, y: Any, w: Any, hint: str) -> None:
+    """log_loss's shapes: y_true 1-D, y_pred, y_true and sample_weight (``w``, None when not
+    given) of one length, sample_weight 1-D and of real numbers (NumPy or dask arrays)."""
+    if y.ndim != 1:
+        raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
+                         f"{hint} for label-indicator matrices")
+    lengths = [p.shape[0], y.shape[0]]
+    if w is not None:
+        lengths.append(w.shape[0] if w.ndim else 0)
+    if len(set(lengths)) > 1:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
+    if w is None:
+        return
+    if w.ndim != 1:
+        raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. "
+                         f"Expected either a scalar value or a 1D array of length {p.shape[0]}.")
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+
+
 def check_labels(labels: object, hint: str, stacklevel: int) -> np.ndarray:
     """``labels=``: exactly two classes, returned sorted (a warning when given unsorted,
     ``stacklevel`` frames above this function)."""

@@ -26,8 +26,7 @@ _MULTICLASS_HINT = "fastbce.metrics.log_loss is binary only; use sklearn.metrics
 def _probabilities(y_pred):
     """y_pred as a 1-D or 2-D floating array, checked the way scikit-learn checks it."""
     p = np.asarray(y_pred)
-    if np.iscomplexobj(p):
-        raise ValueError("Complex data not supported")
+    _checks.check_pred_dtype(p.dtype)
     if p.dtype.type not in _FLOATS:
         try:
             p = p.astype(np.float64)
@@ -38,13 +37,8 @@ def _probabilities(y_pred):
     return p
 
 
-def _sample_weight(sample_weight, n):
-    w = np.asarray(sample_weight)
-    if w.ndim != 1:
-        raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. "
-                         f"Expected either a scalar value or a 1D array of length {n}.")
-    if not (np.issubdtype(w.dtype, np.number) or w.dtype == np.bool_) or np.iscomplexobj(w):
-        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+def _sample_weight(w):
+    """The checked sample weights' values (their shape and dtype: _checks.check_samples)."""
     _checks.check_sample_weight_values(w)
     if not w.any():
         raise ValueError("Sample weights must contain at least one non-zero number.")
@@ -143,18 +137,12 @@ def log_loss(
     """
     p = _probabilities(y_pred)
     y = np.asarray(y_true)
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
-                         f"{_MULTICLASS_HINT} for label-indicator matrices")
-    lengths = [p.shape[0], y.shape[0]]
+    w = None
     if sample_weight is not None:
-        if np.ndim(sample_weight) == 0:
-            raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
-                             f"{sample_weight!r}")
-        lengths.append(np.shape(sample_weight)[0])
-    if len(set(lengths)) > 1:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
-    w = None if sample_weight is None else _sample_weight(sample_weight, p.shape[0])
+        _checks.check_weight_not_scalar(sample_weight)
+        w = np.asarray(sample_weight)
+    _checks.check_samples(p, y, w, _MULTICLASS_HINT)
+    w = None if w is None else _sample_weight(w)
     normalize = _checks.check_normalize(normalize)
     classes = _classes(y, labels)
 

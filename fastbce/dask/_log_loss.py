@@ -220,34 +220,18 @@ def _operands(y_true, y_pred, sample_weight):
         p = y_pred
     else:
         p = _lazy_1d(np.asarray(y_pred), "y_pred")
-    if p.dtype.kind == "c":
-        raise ValueError("Complex data not supported")
+    _checks.check_pred_dtype(p.dtype)
     if p.dtype.type not in (np.float16, np.float32, np.float64):
         if p.dtype.kind not in "biuf":
             raise ValueError(f"y_pred must hold numbers, got dtype {p.dtype}")
         p = p.astype(np.float64)
     _checks.check_pred_shape(p, y_pred, _MULTICLASS_HINT)
     y = _lazy_1d(y_true, "y_true")
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be 1-D (n_samples,), got shape {y.shape}; "
-                         f"{_MULTICLASS_HINT} for label-indicator matrices")
-    lengths = [p.shape[0], y.shape[0]]
     w = None
     if sample_weight is not None:
-        if np.ndim(sample_weight) == 0 and not isinstance(sample_weight, da.Array):
-            raise ValueError(f"sample_weight must be an array-like of shape (n_samples,), got "
-                             f"{sample_weight!r}")
+        _checks.check_weight_not_scalar(sample_weight)
         w = _lazy_1d(sample_weight, "sample_weight")
-        lengths.append(w.shape[0] if w.ndim else 0)
-    if len(set(lengths)) > 1:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: {lengths}")
-    if w is not None:
-        n = p.shape[0]
-        if w.ndim != 1:
-            raise ValueError(f"Sample weights must be 1D array or scalar, got {w.ndim}D array. "
-                             f"Expected either a scalar value or a 1D array of length {n}.")
-        if w.dtype.kind not in "biuf":
-            raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    _checks.check_samples(p, y, w, _MULTICLASS_HINT)
     return p, y, w
 
 
