@@ -342,6 +342,83 @@ cdef inline bint _choose_path(
     return summed
 
 
+cdef struct Plan:
+    # what a block does, from the job alone (see _plan)
+    bint want_loss, want_grad
+    bint gin           # the math scales the gradient by g itself and writes it in place
+    bint direct_l      # the loss, and the hessian, written in place by the math
+    bint direct_h
+    bint lproduct      # logits without pos_weight: the float32 logits product path
+    bint product       # probabilities summed by the product path where targets allow
+    Py_ssize_t ahead   # float32 prefetch distance
+
+
+cdef inline void _plan(const Job* jb, Plan* pl, floating* ghi, floating* glo) noexcept nogil:
+    """The block's plan; ghi, glo the gradient scale the math applies (1, 0 when it does
+    not: _split_g)."""
+    # outputs the math may write in place: no weighting or scaling after it (with where=,
+    # the elements are weighted by 0 or 1, times the weight)
+    cdef bint unweighted = jb.w == NULL and jb.mask == NULL
+    pl.want_loss = jb.loss != NULL or jb.want_sum
+    pl.want_grad = jb.grad != NULL or jb.hess != NULL
+    pl.gin = jb.grad != NULL and unweighted and jb.gvec == NULL and _split_g(jb.g, ghi, glo)
+    pl.direct_h = jb.hess != NULL and unweighted
+    pl.direct_l = jb.loss != NULL and unweighted
+    pl.lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
+                   and jb.loss == NULL and unweighted and jb.hess == NULL)
+    pl.product = (not jb.logits and jb.want_sum and jb.loss == NULL and unweighted
+                  and jb.ls == 0.0)
+    # float32 prefetch distance: the next chunk, or two ahead for the logits gradient without
+    # the loss (grad_hess: its loop is short, and one chunk's lead was too little beyond
+    # the caches on one thread, 11% slower at 1e7 on AVX2; two chunks made the slower
+    # loops 2-5% slower)
+    pl.ahead = 2 * CHUNK if jb.logits and not pl.want_loss else CHUNK
+
+
+cdef inline void _lanes_init(double* acc, double* accw, double* prod, uint64_t* expo,
+                             int64_t* npath) noexcept nogil:
+    """The block's accumulators at their start: sums 0, products 1, no chunks yet."""
+    cdef Py_ssize_t k
+    for k in range(LANES):
+        acc[k] = 0.0
+        accw[k] = 0.0
+        prod[k] = 1.0
+        expo[k] = 0
+    for k in range(NPATHS):
+        npath[k] = 0
+
+
+cdef inline double _block_total(const Job* jb, double* acc, double extra, double* prod,
+                                uint64_t* expo, Py_ssize_t renorms) noexcept nogil:
+    """The block's loss sum: the lanes, the product path's logs of its products (a sum of
+    softplus for logits, of -log for probabilities) and the losses summed apart."""
+    if renorms:
+        if jb.logits:
+            extra += _prod_sum(prod, expo, renorms)
+        else:
+            extra -= _prod_sum(prod, expo, renorms)
+    return _fold16(acc) + extra
+
+
+cdef inline uint32_t _chunk_math(const Job* jb, const Plan* pl, const floating* x,
+                                 const floating* t, const floating* pw, floating** ld,
+                                 floating** gd, floating** hd, floating* lbuf, floating* gbuf,
+                                 floating* hbuf, Py_ssize_t mv, bint hard, floating ghi,
+                                 floating glo, int64_t* npath) noexcept nogil:
+    """A chunk the product path did not take: its per-element math (logits, or probabilities
+    with one log or two), counted on its path; returns the range flags."""
+    if jb.logits:
+        npath[PATH_LOGITS] += 1
+        if pl.want_loss and pl.want_grad:
+            # local buffers only: with three outputs beside three inputs GCC would need more
+            # run-time alias checks than it makes, and not vectorise
+            ld[0], gd[0], hd[0] = lbuf, gbuf, hbuf
+        return _logit_math(jb.pw != NULL, x, t, pw, ld[0], gd[0], hd[0], mv, ghi, glo,
+                           pl.want_loss, pl.want_grad)
+    npath[PATH_HARD if hard and pl.want_loss else PATH_SOFT] += 1
+    return _prob_math(x, t, ld[0], gd[0], mv, hard, ghi, glo, pl.want_loss, pl.want_grad)
+
+
 cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,
                    Totals* tb) noexcept nogil:
     """Elements [lo, hi): the loss sum in float64 (returned), outputs, and in tb the range
@@ -364,25 +441,13 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef double extra = 0.0
     cdef Py_ssize_t renorms = 0
     cdef bint summed, hard
-    # outputs the math may write in place: no weighting or scaling after it
-    # (with where=, the elements are weighted by 0 or 1, times the weight)
-    cdef bint unweighted = jb.w == NULL and jb.mask == NULL
     cdef floating ghi = 1, glo = 0
-    cdef bint gin = jb.grad != NULL and unweighted and jb.gvec == NULL and _split_g(jb.g, &ghi,
-                                                                                     &glo)
-    cdef bint direct_h = jb.hess != NULL and unweighted
-    cdef bint direct_l = jb.loss != NULL and unweighted
+    cdef Plan pl
+    _plan(jb, &pl, &ghi, &glo)
     cdef floating* ld
     cdef floating* gd
     cdef floating* hd
-    cdef Looks looks
-    looks.skip = looks.backoff = 0
-    looks.hard_next = False
-    # logits without pos_weight take a product path of their own (float32)
-    cdef bint lproduct = (floating is float and jb.logits and jb.pw == NULL and jb.want_sum
-                          and jb.loss == NULL and unweighted and jb.hess == NULL)
-    cdef bint product = (not jb.logits and jb.want_sum and jb.loss == NULL and unweighted
-                         and jb.ls == 0.0)
+    cdef Looks looks = Looks(0, 0, False)
     cdef Walk walk
     cdef const uint8_t* mk = NULL
     cdef const floating* ts = <const floating*>jb.t
@@ -391,30 +456,15 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
     cdef const floating* w = NULL
     cdef const floating* pw
     cdef const floating* gv = NULL
-    cdef Py_ssize_t c0, m, mv, j, k, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
+    cdef Py_ssize_t c0, m, mv, nchunks = (hi - lo + CHUNK - 1) // CHUNK, ci
     cdef uint32_t bad = 0
-    cdef bint want_loss = jb.loss != NULL or jb.want_sum
-    cdef bint want_grad = jb.grad != NULL or jb.hess != NULL
-    for k in range(LANES):
-        acc[k] = 0.0
-        accw[k] = 0.0
-        prod[k] = 1.0
-        expo[k] = 0
-    for k in range(NPATHS):
-        npath[k] = 0
+    _lanes_init(acc, accw, prod, expo, npath)
     tb.count = 0
     if floating is float:
         pw = ONES_F32
     else:
         pw = ONES_F64
     _walk_from(&walk, jb, lo)
-    # float32 prefetch distance: the next chunk, or two ahead for the logits gradient without
-    # the loss (grad_hess: its loop is short, and one chunk's lead was too little beyond
-    # the caches on one thread, 11% slower at 1e7 on AVX2; two chunks made the slower
-    # loops 2-5% slower)
-    cdef Py_ssize_t ahead = CHUNK
-    if jb.logits and not want_loss:
-        ahead = 2 * CHUNK
     for ci in range(nchunks):
         c0 = lo + ci * CHUNK
         m = hi - c0
@@ -428,8 +478,8 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # ahead was 2-4% slower than one, four 7-12% at 1e6). float64 asks inside its
         # loops (see _ahead): a chunk spans twice the cache lines, and a burst of that
         # size stalled the loop.
-        if floating is float and c0 + ahead + CHUNK <= hi:
-            _prefetch_chunk(x + ahead, t + ahead)
+        if floating is float and c0 + pl.ahead + CHUNK <= hi:
+            _prefetch_chunk(x + pl.ahead, t + pl.ahead)
         mv = (m + LANES - 1) // LANES * LANES
         bad |= _chunk_setup(jb, m, mv, &walk, &x, &t, &w, &pw, &mk, xbuf, tbuf, wbuf, pwbuf,
                             mbuf, accw, &tb.count)
@@ -438,38 +488,26 @@ cdef double _block(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t 
         # the math, into local buffers or, where nothing follows it, the outputs
         ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
         if mv == m:
-            if direct_l:
+            if pl.direct_l:
                 ld = <floating*>jb.loss + c0
-            if gin:
+            if pl.gin:
                 gd = <floating*>jb.grad + c0
-            if direct_h:
+            if pl.direct_h:
                 hd = <floating*>jb.hess + c0
-        summed = _choose_path(jb, lproduct, product, x, t, m, mv, &looks, prod, expo, &renorms,
-                              &extra, acc, &bad, gd, hbuf, ghi, glo, want_grad, &hard)
+        summed = _choose_path(jb, pl.lproduct, pl.product, x, t, m, mv, &looks, prod, expo,
+                              &renorms, &extra, acc, &bad, gd, hbuf, ghi, glo, pl.want_grad,
+                              &hard)
         if summed:
             npath[PATH_PRODUCT] += 1
-        elif jb.logits:
-            npath[PATH_LOGITS] += 1
-            if want_loss and want_grad:
-                # local buffers only: with three outputs beside three inputs GCC would need
-                # more run-time alias checks than it makes, and not vectorise
-                ld, gd, hd = &lbuf[0], &gbuf[0], &hbuf[0]
-            bad |= _logit_math(jb.pw != NULL, x, t, pw, ld, gd, hd, mv, ghi, glo, want_loss,
-                               want_grad)
         else:
-            npath[PATH_HARD if hard and want_loss else PATH_SOFT] += 1
-            bad |= _prob_math(x, t, ld, gd, mv, hard, ghi, glo, want_loss, want_grad)
-        _chunk_store(jb, c0, m, mv, w, gv, mk, ld, gd, hd, lbuf, gbuf, hbuf, want_loss,
-                     jb.want_sum != 0 and not summed, gin, acc)
+            bad |= _chunk_math(jb, &pl, x, t, pw, &ld, &gd, &hd, lbuf, gbuf, hbuf, mv, hard,
+                               ghi, glo, npath)
+        _chunk_store(jb, c0, m, mv, w, gv, mk, ld, gd, hd, lbuf, gbuf, hbuf, pl.want_loss,
+                     jb.want_sum != 0 and not summed, pl.gin, acc)
     tb.flags = bad
     tb.wsum = _fold16(accw)
     memcpy(tb.chunks, npath, sizeof(npath))
-    if renorms:
-        if jb.logits:
-            extra += _prod_sum(prod, expo, renorms)
-        else:
-            extra -= _prod_sum(prod, expo, renorms)
-    return _fold16(acc) + extra
+    return _block_total(jb, acc, extra, prod, expo, renorms)
 
 
 cdef double _block_other(const Job* jb, const floating* xs, Py_ssize_t lo, Py_ssize_t hi,

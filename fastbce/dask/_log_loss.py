@@ -326,6 +326,20 @@ def log_loss(
     classes = None if labels is None else tuple(
         _checks.check_labels(labels, _MULTICLASS_HINT, stacklevel=2).tolist())
 
+    result = _reduction(p, y, w, classes, labels, num_threads, bool(normalize), split_every)
+    if not compute:
+        return da.blockwise(_item_value, (), result, (), dtype=_F64, meta=np.empty((), _F64),
+                            token="fastbce-log-loss-value")
+    value, rows_off = result.compute()[()]
+    if rows_off:
+        warnings.warn("The rows of y_pred do not sum to one: pass probabilities "
+                      "(predict_proba's output).", UserWarning, stacklevel=2)
+    return value
+
+
+def _reduction(p, y, w, classes, labels, num_threads, normalize, split_every):
+    """The lazy (value, rows-off flag) of log_loss: the operands aligned on y_pred's row
+    chunks, one task per chunk, their partials reduced."""
     two_columns = p.ndim == 2 and p.shape[1] == 2
     if p.ndim == 2 and not two_columns:
         p = p[:, 0]
@@ -343,21 +357,14 @@ def log_loss(
     parts = da.blockwise(_log_loss_task, (0,), spec, None, *args, dtype=object,
                          meta=np.empty((0,), object), concatenate=True,
                          token="fastbce-log-loss")
-    aggregate = partial(_log_loss_aggregate, spec=spec, n=p.shape[0], normalize=bool(normalize),
+    aggregate = partial(_log_loss_aggregate, spec=spec, n=p.shape[0], normalize=normalize,
                         ydt=y.dtype)
     result = da.reduction(
         parts, chunk=_identity, combine=_log_loss_combine, aggregate=aggregate, axis=None,
         keepdims=False, dtype=object, split_every=split_every, concatenate=False,
         meta=np.empty((), object), name="fastbce-log-loss-reduce",
     )
-    if not compute:
-        return da.blockwise(_item_value, (), result, (), dtype=_F64, meta=np.empty((), _F64),
-                            token="fastbce-log-loss-value")
-    value, rows_off = result.compute()[()]
-    if rows_off:
-        warnings.warn("The rows of y_pred do not sum to one: pass probabilities "
-                      "(predict_proba's output).", UserWarning, stacklevel=2)
-    return value
+    return result
 
 
 def _item_value(result):
