@@ -724,6 +724,26 @@ def _as_array_or_none(value):
         return None
 
 
+def _mirror_axes(shape, axis, keepdims, reduction, loss_out, grad_output):
+    """A reduction over axes, for the transposes: the mirrored axes, and out= and
+    grad_output (of the reduced shape, or broadcasting to it) transposed to match; None
+    where one does not fit (the ordinary route then reports it)."""
+    nd = len(shape)
+    red = check_reduction(reduction)
+    axes = check_axis(axis, nd, red)
+    oshape = reduced_shape(shape, axes, check_keepdims(keepdims, red))
+    if loss_out is not None:
+        if not isinstance(loss_out, np.ndarray) or loss_out.shape != oshape:
+            return None
+        loss_out = loss_out.T
+    if type(grad_output) is not float:
+        g = _as_array_or_none(grad_output)
+        if g is None or g.ndim > len(oshape) or not broadcasts_to(g.shape, oshape):
+            return None
+        grad_output = g.reshape((1,) * (len(oshape) - g.ndim) + g.shape).T
+    return tuple(nd - 1 - k for k in axes), loss_out, grad_output
+
+
 def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothing, num_threads,
              want_loss, want_grad, want_hess, grad_output, loss_out, grad_out, hess_out,
              where, clamp_log, focal, grad_scale, axis, keepdims):
@@ -734,10 +754,12 @@ def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothi
     caller's own shapes), unless every argument fits the input's shape."""
     shape = input.shape
     nd = len(shape)
+    reduced_out = None  # out= of a reduction over axes, transposed
     if axis is not None:
-        if loss_out is not None or type(grad_output) is not float:
-            return None  # (the ordinary route copies the input)
-        axis = tuple(nd - 1 - k for k in check_axis(axis, nd, check_reduction(reduction)))
+        mirrored = _mirror_axes(shape, axis, keepdims, reduction, loss_out, grad_output)
+        if mirrored is None:
+            return None
+        axis, reduced_out, grad_output = mirrored
     t = _as_array_or_none(target)
     if t is None or t.shape != shape:
         return None
@@ -752,13 +774,15 @@ def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothi
         if not broadcasts_to(arr.shape, shape):
             return None
         ops.append(arr.reshape((1,) * (nd - arr.ndim) + arr.shape).T)
-    if want_grad and not (type(grad_output) is float or type(grad_output) is int):
+    if want_grad and axis is None and not (type(grad_output) is float or type(grad_output) is int):
         g = _as_array_or_none(grad_output)
         if g is None or (g.ndim and g.shape != shape):
             return None
         grad_output = g.T
-    outs = []
+    outs = [reduced_out] if axis is not None else []
     for i, value in enumerate((loss_out, grad_out, hess_out)):
+        if i < len(outs):
+            continue
         if value is not None and isinstance(value, np.ndarray) and value.shape == shape:
             value = value.T
         elif value is not None and not (
