@@ -8,8 +8,8 @@ process, interleaved, on the rows of bench.py.
 
 The other build is imported from ``--old`` and kept as ``fastbce_old`` (see load_old: its
 own modules, kernels included, whether it imports itself relatively or by absolute name).
-Prints, per row, both median times and new / old; writes them as JSON with the machine's
-CPU and the kernels in use.
+Prints, per row, both median times and new / old (the median of each round's own ratio, with
+its quartiles); writes them as JSON with the machine's CPU and the kernels in use.
 """
 
 import argparse
@@ -94,12 +94,29 @@ def per_call(call, min_time):
         number *= 4
 
 
+def _paired(new, old, rounds, min_time):
+    """Both calls timed in each round, in alternating order; the ratio is the median of the
+    rounds' own ratios (a slow spell of the machine hits both sides of a round alike), with
+    its quartiles."""
+    times, ratios = {"new": [], "old": []}, []
+    for r in range(rounds):
+        order = (("new", new), ("old", old)) if r % 2 else (("old", old), ("new", new))
+        now = {name: per_call(call, min_time) for name, call in order}
+        for name, value in now.items():
+            times[name].append(value)
+        ratios.append(now["new"] / now["old"])
+    q1, _, q3 = statistics.quantiles(ratios, n=4) if rounds > 1 else (ratios * 3)
+    return {"new_s": statistics.median(times["new"]), "old_s": statistics.median(times["old"]),
+            "ratio": statistics.median(ratios), "ratio_q1": q1, "ratio_q3": q3}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--old", required=True, help="site directory holding the other build's fastbce/")
     p.add_argument("--sizes", default="1e2,1e4,1e6,1e7")
     p.add_argument("--threads", default="1,2")
-    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median taken)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="interleaved rounds (the median of their new/old ratios is reported)")
     p.add_argument("--min-time", type=float, default=0.05)
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args()
@@ -108,22 +125,18 @@ def main():
     threads = [int(s) for s in args.threads.split(",")]
     rows = []
     print(f"new: {fastbce.__file__} ({fastbce.show_config()['kernels']}); old: {old.__file__}")
-    print(f"{'dtype':8s} {'op':18s} {'N':>6s} {'thr':>3s} {'new':>10s} {'old':>10s} {'new/old':>8s}")
+    print(f"{'dtype':8s} {'op':18s} {'N':>6s} {'thr':>3s} {'new':>10s} {'old':>10s} {'new/old':>8s} quartiles")
     for dtype in ("float32", "float64"):
         for op in OPS:
             for n in sizes:
                 x, t = inputs(op, dtype, n)
                 for th in threads:
-                    calls = {"new": call_for(fastbce, op, x, t, th), "old": call_for(old, op, x, t, th)}
-                    times = {"new": [], "old": []}
-                    for _ in range(args.rounds):
-                        for name, call in calls.items():
-                            times[name].append(per_call(call, args.min_time))
-                    new, prev = statistics.median(times["new"]), statistics.median(times["old"])
-                    rows.append({"dtype": dtype, "op": op, "n": n, "threads": th,
-                                 "new_s": new, "old_s": prev, "ratio": new / prev})
-                    print(f"{dtype:8s} {op:18s} {n:6.0e} {th:3d} {new * 1e6:8.1f}us {prev * 1e6:8.1f}us "
-                          f"{new / prev:8.2f}", flush=True)
+                    row = _paired(call_for(fastbce, op, x, t, th), call_for(old, op, x, t, th),
+                                  args.rounds, args.min_time)
+                    rows.append({"dtype": dtype, "op": op, "n": n, "threads": th, **row})
+                    print(f"{dtype:8s} {op:18s} {n:6.0e} {th:3d} {row['new_s'] * 1e6:8.1f}us "
+                          f"{row['old_s'] * 1e6:8.1f}us {row['ratio']:8.2f} "
+                          f"{row['ratio_q1']:5.2f}-{row['ratio_q3']:.2f}", flush=True)
     worst = max(rows, key=lambda r: r["ratio"])
     print(f"worst new/old: {worst['ratio']:.2f} ({worst['dtype']} {worst['op']} N={worst['n']:.0e} "
           f"threads={worst['threads']})")

@@ -238,3 +238,19 @@ def test_rows_whose_samples_disagree_are_flagged():
     assert "fastbce took longer on 2 threads than on 1 at float32 N=1e7 forward, soft t" in notes
     quiet = [row("fastbce", 1, 1.0e-3, 0.02), row("fastbce", 2, 0.6e-3, 0.01)]
     assert "!" not in "\n".join(report.table_notes(quiet))
+
+
+def test_compare_builds_runs_a_build_against_itself(tmp_path):
+    """compare_builds.py with this very build as the "old" one: one row per op, dtype, size
+    and thread count, each ratio the median of the rounds' ratios, between its quartiles."""
+    site = Path(fastbce.__file__).resolve().parent.parent
+    out = tmp_path / "ab.json"
+    proc = run("--old", str(site), "--sizes", "100", "--threads", "1", "--rounds", "3",
+               "--min-time", "0.001", "--json", str(out),
+               script=ROOT / "benchmarks" / "compare_builds.py")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 12 and "worst new/old" in proc.stdout
+    for row in rows:
+        assert row["ratio_q1"] <= row["ratio"] <= row["ratio_q3"], row
+        assert row["new_s"] > 0 and row["old_s"] > 0
