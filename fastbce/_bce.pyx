@@ -779,11 +779,11 @@ def _fortran(input, target, logits, weight, reduction, pos_weight, label_smoothi
         if g is None or (g.ndim and g.shape != shape):
             return None
         grad_output = g.T
-    outs = [reduced_out] if axis is not None else []
+    outs = []
     for i, value in enumerate((loss_out, grad_out, hess_out)):
-        if i < len(outs):
-            continue
-        if value is not None and isinstance(value, np.ndarray) and value.shape == shape:
+        if i == 0 and axis is not None:
+            value = reduced_out
+        elif value is not None and isinstance(value, np.ndarray) and value.shape == shape:
             value = value.T
         elif value is not None and not (
                 i == 0 and reduction != "none" and isinstance(value, np.ndarray) and value.ndim == 0):
